@@ -1,0 +1,38 @@
+"""agentsdk_client: embed a learning policy in an application that owns its loop.
+
+    from agentsdk_client import PolicyClient
+
+    with PolicyClient("http://127.0.0.1:9900") as client:
+        episode = client.start_episode()
+        action = client.get_action(episode, obs)
+        client.log_returns(episode, reward)
+        client.end_episode(episode, last_obs)
+"""
+
+from ._codec import CodecError, decode, encode
+from ._errors import (
+    AgentsdkError,
+    APIError,
+    AuthenticationError,
+    BadRequest,
+    PayloadTooLarge,
+    ProtocolError,
+    RateLimited,
+    ServerError,
+    ServerUnavailable,
+    TransportError,
+    UsageError,
+    VersionMismatch,
+)
+from ._spaces import Box, Dict, Discrete, MultiBinary, MultiDiscrete, Space, SpaceError, Tuple, space_from_spec
+from ._version import PROTOCOL_VERSION, __version__
+
+__all__ = [
+    "PROTOCOL_VERSION", "__version__",
+    "encode", "decode", "CodecError",
+    "Space", "Box", "Discrete", "MultiDiscrete", "MultiBinary", "Dict", "Tuple", "SpaceError",
+    "space_from_spec",
+    "AgentsdkError", "TransportError", "ServerUnavailable", "APIError", "BadRequest",
+    "AuthenticationError", "PayloadTooLarge", "RateLimited", "ServerError", "ProtocolError",
+    "VersionMismatch", "UsageError",
+]

@@ -1,0 +1,94 @@
+"""Action distributions in numpy, matching RLlib's torch ones.
+
+The policy network outputs *distribution inputs* (RLlib's ACTION_DIST_INPUTS);
+this module turns them into actions and log-probabilities exactly as RLlib's
+TorchCategorical / TorchMultiCategorical / TorchDiagGaussian would, so the
+learner's importance ratios start at 1. Server (remote mode) and client (local
+mode) both use this code: one implementation, same actions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._spaces import Box, Discrete, MultiBinary, MultiDiscrete, Space
+
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+class ActionDistribution:
+    """Sampling and log-probs for one action space, on [B, D] distribution inputs."""
+
+    name: str
+
+    def sample(self, inputs: np.ndarray, rng: np.random.Generator, deterministic: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def logp(self, inputs: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Categorical(ActionDistribution):
+    name = "Categorical"
+
+    def sample(self, inputs, rng, deterministic):
+        if deterministic:
+            return inputs.argmax(axis=-1).astype(np.int64)
+        # Gumbel-max: one draw per logit, no normalisation needed.
+        gumbel = -np.log(-np.log(rng.random(inputs.shape)))
+        return (inputs + gumbel).argmax(axis=-1).astype(np.int64)
+
+    def logp(self, inputs, actions):
+        logp = _log_softmax(inputs.astype(np.float64))
+        return logp[np.arange(len(actions)), actions].astype(np.float32)
+
+
+class MultiCategorical(ActionDistribution):
+    name = "MultiCategorical"
+
+    def __init__(self, nvec: np.ndarray) -> None:
+        self.splits = np.cumsum(nvec)[:-1]
+        self.parts = [Categorical() for _ in nvec]
+
+    def sample(self, inputs, rng, deterministic):
+        chunks = np.split(inputs, self.splits, axis=-1)
+        return np.stack([c.sample(x, rng, deterministic) for c, x in zip(self.parts, chunks)], axis=-1)
+
+    def logp(self, inputs, actions):
+        chunks = np.split(inputs, self.splits, axis=-1)
+        return sum(c.logp(x, actions[:, i]) for i, (c, x) in enumerate(zip(self.parts, chunks)))
+
+
+class DiagGaussian(ActionDistribution):
+    name = "DiagGaussian"
+
+    def sample(self, inputs, rng, deterministic):
+        mean, log_std = np.split(inputs, 2, axis=-1)
+        if deterministic:
+            return mean.astype(np.float32)
+        return (mean + np.exp(log_std) * rng.standard_normal(mean.shape)).astype(np.float32)
+
+    def logp(self, inputs, actions):
+        mean, log_std = np.split(inputs.astype(np.float64), 2, axis=-1)
+        z = (actions - mean) / np.exp(log_std)
+        return (-0.5 * z * z - log_std - _HALF_LOG_2PI).sum(axis=-1).astype(np.float32)
+
+
+def distribution_for(space: Space) -> ActionDistribution:
+    """The distribution RLlib's default catalog picks for this (policy-form) action space."""
+    if isinstance(space, Discrete):
+        return Categorical()
+    if isinstance(space, MultiDiscrete):
+        return MultiCategorical(space.nvec.ravel())
+    if isinstance(space, MultiBinary):
+        return MultiCategorical(np.full(space.flat_size, 2))
+    if isinstance(space, Box):
+        return DiagGaussian()
+    raise ValueError(f"no action distribution for {space!r}")
