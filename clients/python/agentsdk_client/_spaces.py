@@ -515,3 +515,16 @@ def from_policy_actions(space: Space, flat: np.ndarray, n: int) -> Any:
     if isinstance(space, Box):
         return unsquash_box(flat, space)
     raise SpaceError(f"no policy representation for {space!r}")
+
+
+def policy_action_layout(space: Space) -> tuple[np.dtype, tuple[int, ...], np.ndarray | None]:
+    """Dtype, per-step shape and (discrete forms) exclusive upper bounds of the policy form."""
+    if isinstance(space, Discrete):
+        return np.dtype(np.int64), (), np.asarray(space.n, np.int64)
+    if isinstance(space, MultiDiscrete):
+        return np.dtype(np.int64), (space.nvec.size,), space.nvec.ravel()
+    if isinstance(space, MultiBinary):
+        return np.dtype(np.int64), (space.flat_size,), np.full(space.flat_size, 2, np.int64)
+    if isinstance(space, Box):
+        return np.dtype(np.float32), (space.flat_size,), None
+    raise SpaceError(f"no policy representation for {space!r}")

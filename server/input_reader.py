@@ -1,0 +1,135 @@
+"""The input reader: an RLlib EnvRunner whose ``sample()`` returns what clients uploaded.
+
+It runs inside the trainer process (local to the RLlib driver). It has no env:
+``sample()`` asks the HTTP process for queued experience over the trainer link
+and turns each chunk into a ``SingleAgentEpisode``. RLlib does the rest.
+
+Facts this relies on (RLlib 2.60, see DESIGN.md): episodes need T+1
+observations and T+1 infos with ``len_lookback_buffer=0``; PPO needs
+ACTION_LOGP and ACTION_DIST_INPUTS; ``train()`` only sees a full batch once
+NUM_ENV_STEPS_SAMPLED is logged.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Collection
+from typing import Any
+
+import ray
+from ray.rllib.core import COMPONENT_RL_MODULE, DEFAULT_MODULE_ID
+from ray.rllib.core.columns import Columns
+from ray.rllib.env import INPUT_ENV_SPACES
+from ray.rllib.env.env_runner import EnvRunner
+from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
+from ray.rllib.env.single_agent_episode import SingleAgentEpisode
+from ray.rllib.utils.checkpoints import Checkpointable
+from ray.rllib.utils.metrics import EPISODE_LEN_MEAN, EPISODE_RETURN_MAX, EPISODE_RETURN_MEAN, WEIGHTS_SEQ_NO
+from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
+
+from .trainer_link import TrainerSide
+
+# Set by the trainer process before the algorithm is built: the runner is
+# constructed by RLlib, so this is how it finds its way to the HTTP process.
+LINK: TrainerSide | None = None
+
+
+def to_episode(chunk: dict[str, Any], observation_space, action_space) -> SingleAgentEpisode:
+    """One uploaded chunk -> one RLlib episode fragment."""
+    t = len(chunk["rewards"])
+    episode = SingleAgentEpisode(
+        # Unique per chunk: RLlib's connectors key batch items by episode id.
+        id_=f"{chunk['episode_id']}/{chunk['agent_id']}/{chunk['chunk_index']}",
+        observations=list(chunk["obs"]),
+        infos=[{} for _ in range(t + 1)],
+        actions=list(chunk["actions"]),
+        rewards=list(chunk["rewards"]),
+        terminated=chunk["terminated"],
+        truncated=chunk["truncated"],
+        extra_model_outputs={
+            Columns.ACTION_LOGP: list(chunk["logp"]),
+            Columns.ACTION_DIST_INPUTS: list(chunk["dist_inputs"]),
+        },
+        observation_space=observation_space,
+        action_space=action_space,
+        len_lookback_buffer=0,
+    )
+    return episode.to_numpy()
+
+
+class ExternalInputEnvRunner(EnvRunner, Checkpointable):
+    """Samples by waiting for client uploads; holds a module only as a weights container."""
+
+    def __init__(self, *, config, **kwargs) -> None:
+        super().__init__(config=config, **kwargs)
+        self.module = config.get_rl_module_spec(spaces=self.get_spaces(), inference_only=True).build()
+        self.metrics = MetricsLogger(stats_cls_lookup=config.stats_cls_lookup, root=False)
+        self._weights_seq_no = 0
+        # Running (return, length) of episodes whose last chunk has not arrived yet.
+        self._open_episodes: OrderedDict[str, tuple[float, int]] = OrderedDict()
+
+    def assert_healthy(self) -> None:
+        assert LINK is not None, "the trainer link was not set before building the algorithm"
+
+    def sample(self, **kwargs) -> list[SingleAgentEpisode]:
+        assert LINK is not None
+        chunks = LINK.pull(max_steps=self.config.train_batch_size_per_learner)
+        episodes = [to_episode(c, self.config.observation_space, self.config.action_space) for c in chunks]
+        steps = sum(len(e) for e in episodes)
+        finished = self._track_returns(chunks)
+        SingleAgentEnvRunner._increase_sampled_metrics(self, steps, finished)
+        return episodes
+
+    def _track_returns(self, chunks: list[dict[str, Any]]) -> int:
+        finished = 0
+        win = self.config.metrics_num_episodes_for_smoothing
+        for chunk in chunks:
+            key = f"{chunk['episode_id']}/{chunk['agent_id']}"
+            ret, length = self._open_episodes.pop(key, (0.0, 0))
+            ret += float(chunk["rewards"].sum())
+            length += len(chunk["rewards"])
+            if chunk["terminated"] or chunk["truncated"]:
+                finished += 1
+                self.metrics.log_value(EPISODE_RETURN_MEAN, ret, window=win)
+                self.metrics.log_value(EPISODE_LEN_MEAN, length, window=win)
+                self.metrics.log_value(EPISODE_RETURN_MAX, ret, reduce="max", window=win)
+            else:
+                self._open_episodes[key] = (ret, length)
+                if len(self._open_episodes) > 100_000:  # clients that vanished mid-episode
+                    self._open_episodes.popitem(last=False)
+        return finished
+
+    def get_metrics(self) -> dict:
+        return self.metrics.reduce()
+
+    def get_spaces(self) -> dict:
+        spaces = (self.config.observation_space, self.config.action_space)
+        return {INPUT_ENV_SPACES: spaces, DEFAULT_MODULE_ID: spaces}
+
+    def stop(self) -> None:
+        pass
+
+    # -- Checkpointable: the module's weights and their sequence number ------------------
+
+    def get_ctor_args_and_kwargs(self):
+        return ((), {"config": self.config})
+
+    def get_checkpointable_components(self):
+        return [(COMPONENT_RL_MODULE, self.module)]
+
+    def get_state(self, components: str | Collection[str] | None = None, *,
+                  not_components: str | Collection[str] | None = None, **kwargs) -> dict:
+        return {COMPONENT_RL_MODULE: self.module.get_state(), WEIGHTS_SEQ_NO: self._weights_seq_no}
+
+    def set_state(self, state: dict) -> None:
+        if COMPONENT_RL_MODULE in state:
+            seq_no = state.get(WEIGHTS_SEQ_NO, 0)
+            if seq_no == 0 or self._weights_seq_no < seq_no:
+                module_state = state[COMPONENT_RL_MODULE]
+                if isinstance(module_state, ray.ObjectRef):
+                    module_state = ray.get(module_state)
+                if isinstance(module_state, dict) and DEFAULT_MODULE_ID in module_state:
+                    module_state = module_state[DEFAULT_MODULE_ID]
+                self.module.set_state(module_state)
+            if seq_no > 0:
+                self._weights_seq_no = seq_no

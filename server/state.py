@@ -1,0 +1,63 @@
+"""Everything one server process knows, in one object the routes read."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentsdk_client._distributions import distribution_for
+from agentsdk_client._spaces import Space, action_dist_size
+
+from .inbox import Inbox
+from .inference import BatchedInference, Policy
+from .validation import Limits
+
+
+@dataclass
+class ServerState:
+    observation_space: Space
+    action_space: Space
+    algorithm: str
+    limits: Limits
+    max_body_bytes: int
+    inbox: Inbox
+    inference: BatchedInference
+    token: str | None = None
+    training: dict[str, Any] = field(default_factory=dict)  # latest progress from the trainer
+    act_requests: int = 0
+    rejected: int = 0
+    stopping: bool = False
+    _clients: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def dist_size(self) -> int:
+        return action_dist_size(self.action_space)
+
+    @property
+    def distribution_name(self) -> str:
+        return distribution_for(self.action_space).name
+
+    @property
+    def policy(self) -> Policy | None:
+        return self.inference.policy
+
+    @property
+    def policy_version(self) -> int:
+        policy = self.inference.policy
+        return policy.version if policy else -1
+
+    def publish(self, policy: Policy) -> None:
+        self.inference.policy = policy
+
+    def saw_client(self, client_id: str) -> None:
+        if client_id:
+            self._clients[client_id] = time.monotonic()
+            if len(self._clients) > 10_000:
+                self.active_clients()
+
+    def active_clients(self, window_s: float = 60.0) -> int:
+        cutoff = time.monotonic() - window_s
+        for key in [k for k, t in self._clients.items() if t < cutoff]:
+            del self._clients[key]
+        return len(self._clients)
