@@ -1,0 +1,62 @@
+"""A stand-in for a game: gymnasium CartPole driven through PolicyClient.
+
+This is the app side of `agentsdk demo`: it imports the client and gymnasium,
+never Ray or torch. Run one by hand against a server with
+    python -m agentsdk.demo_app --address http://127.0.0.1:9900 --mode local
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+import gymnasium as gym
+
+from agentsdk_client import AgentsdkError, PolicyClient
+
+
+def play(address: str, mode: str, seed: int, max_steps: int | None, token: str | None,
+         stop: threading.Event) -> int:
+    env = gym.make("CartPole-v1")
+    steps = 0
+    with PolicyClient(address, inference_mode=mode, update_interval=0.5, token=token) as client:
+        obs, _ = env.reset(seed=seed)
+        while not stop.is_set() and (max_steps is None or steps < max_steps):
+            episode = client.start_episode()
+            done = truncated = False
+            while not (done or truncated):
+                action = client.get_action(episode, obs)
+                obs, reward, done, truncated, _ = env.step(action)
+                client.log_returns(episode, reward)
+                steps += 1
+            client.end_episode(episode, obs, truncated=truncated and not done)
+            obs, _ = env.reset()
+        client.flush(timeout=10)
+    return steps
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--address", required=True)
+    parser.add_argument("--mode", choices=["remote", "local"], default="local")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--token", default=None)
+    args = parser.parse_args()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        steps = play(args.address, args.mode, args.seed, args.max_steps, args.token, stop)
+    except AgentsdkError as exc:
+        if stop.is_set():
+            return 0
+        print(f"client ({args.mode}): {exc}", file=sys.stderr)
+        return 1
+    print(f"client ({args.mode}) played {steps} steps", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
