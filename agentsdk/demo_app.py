@@ -18,7 +18,7 @@ from agentsdk_client import AgentsdkError, PolicyClient
 
 
 def play(address: str, mode: str, seed: int, max_steps: int | None, token: str | None,
-         stop: threading.Event) -> int:
+         stop: threading.Event) -> tuple[int, int, int]:
     env = gym.make("CartPole-v1")
     steps = 0
     with PolicyClient(address, inference_mode=mode, update_interval=0.5, token=token) as client:
@@ -33,8 +33,10 @@ def play(address: str, mode: str, seed: int, max_steps: int | None, token: str |
                 steps += 1
             client.end_episode(episode, obs, truncated=truncated and not done)
             obs, _ = env.reset()
-        client.flush(timeout=10)
-    return steps
+        client.flush(timeout=60)
+        stats = client.stats
+    print(f"client ({mode}): {stats}", flush=True)
+    return steps, stats.steps_acknowledged, stats.steps_dropped
 
 
 def main() -> int:
@@ -48,13 +50,14 @@ def main() -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        steps = play(args.address, args.mode, args.seed, args.max_steps, args.token, stop)
+        steps, acknowledged, dropped = play(args.address, args.mode, args.seed, args.max_steps, args.token, stop)
     except AgentsdkError as exc:
         if stop.is_set():
             return 0
         print(f"client ({args.mode}): {exc}", file=sys.stderr)
         return 1
-    print(f"client ({args.mode}) played {steps} steps", flush=True)
+    print(f"client ({args.mode}) played {steps} steps, server acknowledged {acknowledged}, "
+          f"dropped by the client {dropped}", flush=True)
     return 0
 
 

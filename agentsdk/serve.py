@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import signal
 import sys
 import time
 from typing import Any
@@ -120,6 +121,10 @@ def serve(cfg: ServerConfig) -> int:
 
     link = ServerSide(server_conn, state, on_progress=ProgressPrinter(state, cfg.log_every), on_finish=finished)
     link.start()
+    # uvicorn re-raises SIGINT/SIGTERM once it has stopped; these no-op handlers
+    # make that re-raise harmless, so the drain below always runs.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     try:
         uv.run()
     finally:

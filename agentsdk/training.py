@@ -89,7 +89,11 @@ def stop_reason(cfg: ServerConfig, iteration: int, steps: int, ret: float | None
 
 
 def result_numbers(result: dict[str, Any]) -> tuple[int, float | None]:
-    from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, EPISODE_RETURN_MEAN, NUM_ENV_STEPS_SAMPLED_LIFETIME
+    from ray.rllib.utils.metrics import (
+        ENV_RUNNER_RESULTS,
+        EPISODE_RETURN_MEAN,
+        NUM_ENV_STEPS_SAMPLED_LIFETIME,
+    )
 
     runner = result.get(ENV_RUNNER_RESULTS, {})
     ret = runner.get(EPISODE_RETURN_MEAN)

@@ -45,6 +45,14 @@ class Inbox:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._cond = threading.Condition()
         self._closed = False
+        self.newest_version = 0
+
+    def _is_stale(self, chunk: dict[str, Any], newest: int) -> bool:
+        return self.max_policy_lag >= 0 and int(chunk["policy_versions"].min()) < newest - self.max_policy_lag
+
+    def set_newest_version(self, version: int) -> None:
+        with self._cond:
+            self.newest_version = version
 
     @property
     def steps_queued(self) -> int:
@@ -60,25 +68,28 @@ class Inbox:
             if batch_id in self._seen:
                 self.counters.batches_duplicate += 1
                 return 0, True
+            # Already-stale chunks are counted, never queued: they must not crowd out fresh ones.
+            fresh = [c for c in chunks if not self._is_stale(c, self.newest_version)]
+            fresh_steps = sum(len(c["rewards"]) for c in fresh)
             # An empty inbox takes any batch, so one large batch cannot starve.
-            if self._steps and self._steps + steps > self.capacity_steps:
+            if fresh_steps and self._steps and self._steps + fresh_steps > self.capacity_steps:
                 self.counters.batches_rejected_full += 1
                 raise InboxFull(retry_after=1.0)
             self._seen[batch_id] = None
             if len(self._seen) > self._remember:
                 self._seen.popitem(last=False)
-            self._chunks.extend(chunks)
-            self._steps += steps
+            self._chunks.extend(fresh)
+            self._steps += fresh_steps
             c = self.counters
+            c.steps_stale += steps - fresh_steps
             c.steps_ingested += steps
             c.chunks_ingested += len(chunks)
             c.batches_accepted += 1
             self._cond.notify_all()
             return steps, False
 
-    def take(self, max_steps: int, newest_version: int, timeout: float | None = None) -> list[dict[str, Any]]:
+    def take(self, max_steps: int, timeout: float | None = None) -> list[dict[str, Any]]:
         """Wait for experience, then hand over up to ``max_steps`` fresh steps (at least one chunk)."""
-        oldest_ok = newest_version - self.max_policy_lag if self.max_policy_lag >= 0 else None
         out: list[dict[str, Any]] = []
         taken = 0
         with self._cond:
@@ -93,7 +104,7 @@ class Inbox:
                     chunk = self._chunks.popleft()
                     steps = len(chunk["rewards"])
                     self._steps -= steps
-                    if oldest_ok is not None and int(chunk["policy_versions"].min()) < oldest_ok:
+                    if self._is_stale(chunk, self.newest_version):
                         self.counters.steps_stale += steps
                         continue
                     out.append(chunk)

@@ -67,15 +67,22 @@ class ExternalInputEnvRunner(EnvRunner, Checkpointable):
         self._weights_seq_no = 0
         # Running (return, length) of episodes whose last chunk has not arrived yet.
         self._open_episodes: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        # Steps handed out under the current policy version: RLlib calls sample()
+        # until a train batch is full, so ask only for what the batch still lacks.
+        self._batch_version, self._batch_steps = -1, 0
 
     def assert_healthy(self) -> None:
         assert LINK is not None, "the trainer link was not set before building the algorithm"
 
     def sample(self, **kwargs) -> list[SingleAgentEpisode]:
         assert LINK is not None
-        chunks = LINK.pull(max_steps=self.config.train_batch_size_per_learner)
+        if LINK.version != self._batch_version:
+            self._batch_version, self._batch_steps = LINK.version, 0
+        wanted = max(self.config.train_batch_size_per_learner - self._batch_steps, 1)
+        chunks = LINK.pull(max_steps=wanted)
         episodes = [to_episode(c, self.config.observation_space, self.config.action_space) for c in chunks]
         steps = sum(len(e) for e in episodes)
+        self._batch_steps += steps
         finished = self._track_returns(chunks)
         SingleAgentEnvRunner._increase_sampled_metrics(self, steps, finished)
         return episodes

@@ -49,6 +49,7 @@ class ServerState:
 
     def publish(self, policy: Policy) -> None:
         self.inference.policy = policy
+        self.inbox.set_newest_version(policy.version)
 
     def saw_client(self, client_id: str) -> None:
         if client_id:

@@ -4,7 +4,7 @@ The learner runs in its own process (the GIL would otherwise stall HTTP
 handlers during an update, and the other way round). They talk over one
 ``multiprocessing`` pipe carrying our own msgpack codec, never pickle:
 
-    trainer -> server  {"op": "pull", "max_steps", "version"}   (blocks for experience)
+    trainer -> server  {"op": "pull", "max_steps"}              (blocks for experience)
     server  -> trainer {"op": "chunks", "chunks"} | {"op": "stop"}
     trainer -> server  {"op": "policy", "version", "onnx", "contract"}
     trainer -> server  {"op": "progress", ...numbers...}
@@ -43,7 +43,7 @@ class TrainerSide:
         self.conn.send_bytes(encode({"op": op, **fields}))
 
     def pull(self, max_steps: int) -> list[dict[str, Any]]:
-        self.send("pull", max_steps=max_steps, version=self.version)
+        self.send("pull", max_steps=max_steps)
         reply = decode(self.conn.recv_bytes())
         if reply["op"] == "stop":
             raise TrainingStopped
@@ -73,7 +73,7 @@ class ServerSide:
                 op = msg["op"]
                 if op == "pull":
                     try:
-                        chunks = self.state.inbox.take(msg["max_steps"], msg["version"])
+                        chunks = self.state.inbox.take(msg["max_steps"])
                     except InboxClosed:
                         self.conn.send_bytes(encode({"op": "stop"}))
                         continue

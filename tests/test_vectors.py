@@ -39,7 +39,7 @@ def assert_same(got, want, path="value"):
             assert_same(got[k], want[k], f"{path}.{k}")
     elif isinstance(want, list):
         assert isinstance(got, list) and len(got) == len(want), path
-        for i, (g, w) in enumerate(zip(got, want)):
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
             assert_same(g, w, f"{path}[{i}]")
     elif isinstance(want, float):
         assert isinstance(got, float) and (got == want or (math.isnan(got) and math.isnan(want))), path

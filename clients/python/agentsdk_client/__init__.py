@@ -9,6 +9,7 @@
         client.end_episode(episode, last_obs)
 """
 
+from ._client import ClientStats, PolicyClient
 from ._codec import CodecError, decode, encode
 from ._errors import (
     AgentsdkError,
@@ -24,10 +25,21 @@ from ._errors import (
     UsageError,
     VersionMismatch,
 )
-from ._spaces import Box, Dict, Discrete, MultiBinary, MultiDiscrete, Space, SpaceError, Tuple, space_from_spec
+from ._spaces import (
+    Box,
+    Dict,
+    Discrete,
+    MultiBinary,
+    MultiDiscrete,
+    Space,
+    SpaceError,
+    Tuple,
+    space_from_spec,
+)
 from ._version import PROTOCOL_VERSION, __version__
 
 __all__ = [
+    "PolicyClient", "ClientStats",
     "PROTOCOL_VERSION", "__version__",
     "encode", "decode", "CodecError",
     "Space", "Box", "Discrete", "MultiDiscrete", "MultiBinary", "Dict", "Tuple", "SpaceError",

@@ -59,11 +59,11 @@ class MultiCategorical(ActionDistribution):
 
     def sample(self, inputs, rng, deterministic):
         chunks = np.split(inputs, self.splits, axis=-1)
-        return np.stack([c.sample(x, rng, deterministic) for c, x in zip(self.parts, chunks)], axis=-1)
+        return np.stack([c.sample(x, rng, deterministic) for c, x in zip(self.parts, chunks, strict=True)], axis=-1)
 
     def logp(self, inputs, actions):
         chunks = np.split(inputs, self.splits, axis=-1)
-        return sum(c.logp(x, actions[:, i]) for i, (c, x) in enumerate(zip(self.parts, chunks)))
+        return sum(c.logp(x, actions[:, i]) for i, (c, x) in enumerate(zip(self.parts, chunks, strict=True)))
 
 
 class DiagGaussian(ActionDistribution):

@@ -18,7 +18,8 @@ Two representations matter for learning:
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -355,21 +356,21 @@ class Tuple(Space):
 
     def check_batch(self, batch: Any, n: int, path: str) -> list[Any]:
         self._check_len(batch, path)
-        return [s.check_batch(b, n, f"{path}[{i}]") for i, (s, b) in enumerate(zip(self.spaces, batch))]
+        return [s.check_batch(b, n, f"{path}[{i}]") for i, (s, b) in enumerate(zip(self.spaces, batch, strict=True))]
 
     def coerce(self, value: Any, path: str) -> tuple[Any, ...]:
         self._check_len(value, path)
-        return tuple(s.coerce(v, f"{path}[{i}]") for i, (s, v) in enumerate(zip(self.spaces, value)))
+        return tuple(s.coerce(v, f"{path}[{i}]") for i, (s, v) in enumerate(zip(self.spaces, value, strict=True)))
 
     def stack(self, values: Sequence[Any]) -> list[Any]:
         return [s.stack([v[i] for v in values]) for i, s in enumerate(self.spaces)]
 
     def unstack(self, batch: Any, n: int) -> list[Any]:
-        parts = [s.unstack(b, n) for s, b in zip(self.spaces, batch)]
+        parts = [s.unstack(b, n) for s, b in zip(self.spaces, batch, strict=True)]
         return [tuple(p[i] for p in parts) for i in range(n)]
 
     def flatten_batch(self, batch: Any, n: int) -> np.ndarray:
-        return np.concatenate([s.flatten_batch(b, n) for s, b in zip(self.spaces, batch)], axis=1)
+        return np.concatenate([s.flatten_batch(b, n) for s, b in zip(self.spaces, batch, strict=True)], axis=1)
 
 
 MAX_SPACE_DEPTH = 8
