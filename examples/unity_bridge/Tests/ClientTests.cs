@@ -1,0 +1,237 @@
+// Unit checks of PolicyClient without sockets: a fake HttpMessageHandler plays the server.
+// Covers what the end-to-end run does not provoke: chunk cutting at MaxChunkSteps, the
+// same batch_id on every retry (503, then 429 + Retry-After), and error mapping.
+//
+//   mono bin/clienttests.exe      prints "N passed, M failed"; exit 1 on failure
+
+using System;
+using System.Collections.Generic;
+using System.Net;
+using System.Net.Http;
+using System.Threading;
+using System.Threading.Tasks;
+using Agentsdk;
+
+public static class ClientTests
+{
+    private sealed class FakeServer : HttpMessageHandler
+    {
+        public readonly List<MsgMap> Experience = new List<MsgMap>();
+        public readonly List<string> BatchIds = new List<string>();
+        public readonly List<string> ProtocolHeaders = new List<string>();
+        public readonly Queue<HttpStatusCode> ExperienceFailures = new Queue<HttpStatusCode>();
+        public HttpStatusCode InfoStatus = HttpStatusCode.OK;
+        public int MaxChunkSteps = 256;
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct)
+        {
+            IEnumerable<string> values;
+            if (request.Headers.TryGetValues("Agentsdk-Protocol", out values)) foreach (var v in values) ProtocolHeaders.Add(v);
+            string path = request.RequestUri.AbsolutePath;
+            byte[] body = request.Content == null ? null : await request.Content.ReadAsByteArrayAsync();
+            if (path == "/v1/info")
+            {
+                if (InfoStatus != HttpStatusCode.OK) return Error(InfoStatus, "unauthorized", "missing or wrong token: pass --token");
+                var limits = new MsgMap();
+                limits.Add("max_body_bytes", 1L << 20);
+                limits.Add("max_batch", 64L);
+                limits.Add("max_chunk_steps", (long)MaxChunkSteps);
+                limits.Add("max_chunks", 2L);
+                var info = new MsgMap();
+                info.Add("protocol", "1.0");
+                info.Add("server_version", "fake");
+                info.Add("observation_space", new BoxSpace(new[] { -1000.0, -10.0 }, new[] { 1000.0, 10.0 }, new[] { 2 }).ToSpec());
+                info.Add("action_space", new DiscreteSpace(3).ToSpec());
+                info.Add("policy_version", 7L);
+                info.Add("algorithm", "PPO");
+                info.Add("max_policy_lag", 1L);
+                info.Add("token_required", false);
+                info.Add("limits", limits);
+                info.Add("dist_inputs_size", 3L);
+                info.Add("distribution", "Categorical");
+                return Ok(info);
+            }
+            if (path == "/v1/act")
+            {
+                var req = (MsgMap)MsgPack.Decode(body);
+                var obs = (NdArray)req["observations"];
+                int n = obs.Shape[0];
+                var actions = NdArray.Zeros("int64", n);
+                for (int i = 0; i < n; i++) actions.SetLong(i, ((long)obs.GetDouble(i * 2)) % 3);
+                var resp = new MsgMap();
+                resp.Add("actions", actions);
+                resp.Add("policy_actions", actions);
+                resp.Add("logp", NdArray.FromFloats(new float[n]));
+                resp.Add("dist_inputs", NdArray.Zeros("float32", n, 3));
+                resp.Add("policy_version", 7L);
+                return Ok(resp);
+            }
+            if (path == "/v1/experience")
+            {
+                var req = (MsgMap)MsgPack.Decode(body);
+                lock (BatchIds) BatchIds.Add((string)req["batch_id"]);
+                HttpStatusCode fail = 0;
+                lock (ExperienceFailures) if (ExperienceFailures.Count > 0) fail = ExperienceFailures.Dequeue();
+                if (fail == (HttpStatusCode)429)
+                {
+                    var r = Error(fail, "inbox_full", "training inbox full");
+                    r.Headers.TryAddWithoutValidation("Retry-After", "0");
+                    return r;
+                }
+                if (fail != 0) return Error(fail, "unavailable", "restarting");
+                lock (Experience) Experience.Add(req);
+                var resp = new MsgMap();
+                resp.Add("accepted_steps", 0L);
+                resp.Add("duplicate", false);
+                resp.Add("policy_version", 7L);
+                return Ok(resp);
+            }
+            return Error(HttpStatusCode.NotFound, "not_found", "no such path " + path);
+        }
+
+        private static HttpResponseMessage Ok(object body)
+        {
+            return new HttpResponseMessage(HttpStatusCode.OK) { Content = new ByteArrayContent(MsgPack.Encode(body)) };
+        }
+
+        private static HttpResponseMessage Error(HttpStatusCode status, string code, string message)
+        {
+            var err = new MsgMap();
+            err.Add("code", code);
+            err.Add("message", message);
+            err.Add("request_id", "req-1");
+            var env = new MsgMap();
+            env.Add("error", err);
+            var r = Ok(env);
+            r.StatusCode = status;
+            return r;
+        }
+    }
+
+    private static PolicyClient NewClient(FakeServer fake)
+    {
+        return new PolicyClient(new PolicyClientOptions
+        {
+            Address = "http://fake:1", Handler = fake, InitialBackoff = TimeSpan.FromMilliseconds(5),
+        });
+    }
+
+    private static void Check(bool ok, string what) { if (!ok) throw new Exception(what); }
+
+    private static void ChunksAreCutAtTheLimitAndChain()
+    {
+        var fake = new FakeServer();
+        using (var client = NewClient(fake))
+        {
+            string ep = client.StartEpisode();
+            float[] obs = { 0f, 0f };
+            for (int t = 0; t < 600; t++)
+            {
+                long a = (long)client.GetAction(ep, obs);
+                Check(a == t % 3, "action " + a + " at step " + t);
+                client.LogReturns(ep, 1.0);
+                obs = new float[] { t + 1, 0f };
+            }
+            client.EndEpisode(ep, new[] { 0.5f, 0.5f }, truncated: true);
+            Check(client.Flush(TimeSpan.FromSeconds(10)), "flush timed out");
+            Check(client.StepsUploaded == 600, "uploaded " + client.StepsUploaded);
+        }
+        var chunks = new List<MsgMap>();
+        foreach (var batch in fake.Experience) foreach (var c in (List<object>)batch["chunks"]) chunks.Add((MsgMap)c);
+        Check(chunks.Count == 3, chunks.Count + " chunks");
+        int[] sizes = { 256, 256, 88 };
+        for (int k = 0; k < 3; k++)
+        {
+            var c = chunks[k];
+            var o = (NdArray)c["observations"];
+            Check((long)c["chunk_index"] == k, "chunk_index");
+            Check(((NdArray)c["rewards"]).Count == sizes[k] && o.Shape[0] == sizes[k] + 1, "chunk " + k + " sizes");
+            Check((bool)c["truncated"] == (k == 2) && !(bool)c["terminated"], "flags of chunk " + k);
+            Check(((NdArray)c["policy_actions"]).Dtype == "int64" && ((NdArray)c["policy_actions"]).Ndim == 1, "policy_actions layout");
+            Check(((NdArray)c["rewards"]).GetDouble(0) == 1.0, "reward credited");
+            if (k > 0)
+            {
+                var prev = (NdArray)chunks[k - 1]["observations"];
+                Check(prev.Row(prev.Shape[0] - 1).GetDouble(0) == o.Row(0).GetDouble(0), "chunks do not chain");
+            }
+        }
+        Check(((NdArray)chunks[2]["observations"]).Row(88).GetDouble(0) == 0.5, "final observation");
+        foreach (var h in fake.ProtocolHeaders) Check(h == "1.0", "protocol header " + h);
+    }
+
+    private static void RetriesReuseTheBatchId()
+    {
+        var fake = new FakeServer();
+        fake.ExperienceFailures.Enqueue(HttpStatusCode.ServiceUnavailable);
+        fake.ExperienceFailures.Enqueue((HttpStatusCode)429);
+        using (var client = NewClient(fake))
+        {
+            string ep = client.StartEpisode();
+            client.GetAction(ep, new[] { 1f, 1f });
+            client.EndEpisode(ep, new[] { 2f, 2f });
+            Check(client.Flush(TimeSpan.FromSeconds(10)), "flush timed out");
+            Check(client.StepsUploaded == 1 && client.StepsDropped == 0, "counts");
+        }
+        Check(fake.BatchIds.Count == 3, fake.BatchIds.Count + " attempts");
+        Check(fake.BatchIds[0] == fake.BatchIds[1] && fake.BatchIds[1] == fake.BatchIds[2], "batch_id changed between retries");
+        Check(fake.Experience.Count == 1, "accepted " + fake.Experience.Count);
+    }
+
+    private static void WrongTokenShowsTheServersMessage()
+    {
+        var fake = new FakeServer { InfoStatus = HttpStatusCode.Unauthorized };
+        using (var client = NewClient(fake))
+        {
+            try
+            {
+                client.StartEpisode();
+                throw new Exception("no exception");
+            }
+            catch (AuthenticationException e)
+            {
+                Check(e.Status == 401 && e.Code == "unauthorized" && e.RequestId == "req-1", "fields");
+                Check(e.Message.Contains("missing or wrong token"), e.Message);
+            }
+        }
+    }
+
+    private static void BadObservationNamesTheSpace()
+    {
+        using (var client = NewClient(new FakeServer()))
+        {
+            string ep = client.StartEpisode();
+            try
+            {
+                client.GetAction(ep, new[] { 1f, 2f, 3f });
+                throw new Exception("no exception");
+            }
+            catch (SpaceException e) { Check(e.Message.Contains("expected 2 values") && e.Message.Contains("Box("), e.Message); }
+            try
+            {
+                client.GetAction(ep, new[] { 1f, 99f });  // index 1 is bounded by 10
+                throw new Exception("no exception");
+            }
+            catch (SpaceException e) { Check(e.Message.Contains("outside the bounds"), e.Message); }
+            client.GetAction(ep, new[] { 1f, 2f });  // the episode is still usable
+        }
+    }
+
+    public static int Main()
+    {
+        var tests = new Dictionary<string, Action>
+        {
+            { "chunks_are_cut_at_the_limit_and_chain", ChunksAreCutAtTheLimitAndChain },
+            { "retries_reuse_the_batch_id", RetriesReuseTheBatchId },
+            { "wrong_token_shows_the_servers_message", WrongTokenShowsTheServersMessage },
+            { "bad_observation_names_the_space", BadObservationNamesTheSpace },
+        };
+        int passed = 0, failed = 0;
+        foreach (var t in tests)
+        {
+            try { t.Value(); Console.WriteLine("ok   " + t.Key); passed++; }
+            catch (Exception e) { Console.WriteLine("FAIL " + t.Key + ": " + e); failed++; }
+        }
+        Console.WriteLine(passed + " passed, " + failed + " failed");
+        return failed == 0 ? 0 : 1;
+    }
+}
