@@ -21,7 +21,7 @@ from agentsdk_client._distributions import distribution_for
 from agentsdk_client._spaces import Space, action_dist_size, spec_to_json
 from agentsdk_client._version import PROTOCOL_VERSION
 
-OPSET = 17
+OPSET = 15  # Unity Sentis / Inference Engine documents opsets 7-15
 INPUT_NAME = "obs"
 OUTPUT_NAME = "dist_inputs"
 CONTRACT_KEY = "agentsdk_contract"
