@@ -55,13 +55,13 @@ def build_algorithm(cfg: ServerConfig, obs_space, act_space):
 def latest_checkpoint(checkpoint_dir: str | None) -> Path | None:
     if not checkpoint_dir:
         return None
-    path = Path(checkpoint_dir) / CHECKPOINT_SUBDIR
+    path = Path(checkpoint_dir).resolve() / CHECKPOINT_SUBDIR
     return path if (path / "rllib_checkpoint.json").exists() else None
 
 
 def save_checkpoint(algo, checkpoint_dir: str) -> Path:
     """Write to a fresh folder, then swap it in: a kill mid-save keeps the old one."""
-    root = Path(checkpoint_dir)
+    root = Path(checkpoint_dir).resolve()  # RLlib (pyarrow) wants absolute paths
     root.mkdir(parents=True, exist_ok=True)
     tmp, final, old = root / (CHECKPOINT_SUBDIR + ".tmp"), root / CHECKPOINT_SUBDIR, root / (CHECKPOINT_SUBDIR + ".old")
     import shutil

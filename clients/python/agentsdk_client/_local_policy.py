@@ -215,11 +215,19 @@ class LocalPolicy:
             return True
 
     def _poll(self) -> None:
+        failing = False
         while not self._stop.wait(self._interval):
             try:
                 self.refresh()
+                if failing:
+                    log.warning("agentsdk: policy refresh works again")
+                failing = False
             except AgentsdkError as exc:
-                log.warning("agentsdk: could not refresh the local policy: %s", exc)
+                # Say it once per outage, not every interval; the app keeps acting meanwhile.
+                if not failing:
+                    log.warning("agentsdk: could not refresh the local policy (keeping version %d): %s",
+                                self.version, exc)
+                failing = True
 
     def close(self) -> None:
         self._stop.set()
