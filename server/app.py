@@ -7,6 +7,7 @@ envelope), so a handler only reads its message and answers.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import uuid
@@ -30,6 +31,7 @@ from .validation import parse_act, parse_experience
 log = logging.getLogger("agentsdk.server")
 
 MSGPACK = "application/msgpack"
+WAIT_HEADER = "Agentsdk-Wait"
 SERVER_VERSION = "0.1.0"
 
 Handler = Callable[[Request, ServerState], Awaitable[Response]]
@@ -170,9 +172,31 @@ async def policy(request: Request, state: ServerState) -> Response:
     current = state.policy
     assert current is not None
     if request.headers.get("if-none-match") == current.etag:
-        return Response(status_code=304, headers={"ETag": current.etag})
+        wait = _wait_seconds(request)
+        if wait > 0:  # long poll: answer as soon as a newer version is published
+            try:
+                await asyncio.wait_for(state.policy_published().wait(), wait)
+            except TimeoutError:
+                pass
+            current = state.policy
+            assert current is not None
+        if request.headers.get("if-none-match") == current.etag:
+            return Response(status_code=304, headers={"ETag": current.etag})
     return msgpack_response({"policy_version": current.version, "onnx": current.onnx,
                              "contract": current.contract}, headers={"ETag": current.etag})
+
+
+MAX_WAIT_S = 30.0
+
+
+def _wait_seconds(request: Request) -> float:
+    raw = request.headers.get(WAIT_HEADER)
+    if raw is None:
+        return 0.0
+    try:
+        return min(max(float(raw), 0.0), MAX_WAIT_S)
+    except ValueError as exc:
+        raise ApiError(400, "bad_request", f"{WAIT_HEADER} must be a number of seconds, got {raw[:20]!r}") from exc
 
 
 async def prometheus(request: Request, state: ServerState) -> Response:

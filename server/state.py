@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,21 @@ class ServerState:
     rejected: int = 0
     stopping: bool = False
     _clients: dict[str, float] = field(default_factory=dict)
+    # Long-polling GET /v1/policy requests wait on this; publish() wakes them from the link thread.
+    loop: asyncio.AbstractEventLoop | None = None
+    _published: asyncio.Event | None = None
+
+    def policy_published(self) -> asyncio.Event:
+        """The event the next publish sets (call on the event loop)."""
+        if self._published is None:
+            self.loop = asyncio.get_running_loop()
+            self._published = asyncio.Event()
+        return self._published
+
+    def _wake_waiters(self) -> None:
+        event, self._published = self._published, None
+        if event is not None:
+            event.set()
 
     @property
     def dist_size(self) -> int:
@@ -50,6 +66,8 @@ class ServerState:
     def publish(self, policy: Policy) -> None:
         self.inference.policy = policy
         self.inbox.set_newest_version(policy.version)
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._wake_waiters)
 
     def saw_client(self, client_id: str) -> None:
         if client_id:

@@ -78,3 +78,25 @@ def sample(space, rng):
 
 def space_value(space, batch, i):
     return space.unstack(batch, len(batch))[i]
+
+
+def test_local_client_picks_up_new_policy_by_long_poll(start_server):
+    """A local client learns of a new version as soon as the server publishes it."""
+    import time
+
+    from conftest import run_client
+
+    server = start_server("--env", "CartPole-v1", "--training",
+                          '{"train_batch_size_per_learner": 400, "minibatch_size": 100, "num_epochs": 1}')
+    client = PolicyClient(server.address, inference_mode="local", update_interval=20.0)
+    feeder = run_client(server.address, "remote", "--max-steps", "3000")
+    try:
+        deadline = time.monotonic() + 15
+        while client.policy_version < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # A plain poll every 20 s could not have seen version 1 within 15 s; the long poll does.
+        assert client.policy_version >= 1, server.output()[-2000:]
+    finally:
+        feeder.terminate()
+        feeder.wait(30)
+        client.close()

@@ -160,3 +160,15 @@ def test_server_still_serves_after_abuse(server):
     assert answer["actions"].shape == (1,) and answer["logp"].dtype == np.float32
     assert server.proc.poll() is None
     assert server.metric("agentsdk_requests_rejected_total") > 0
+
+
+def test_policy_long_poll_waits_then_answers_304(server):
+    import time
+
+    headers = {**server.headers(), "If-None-Match": '"v0"'}
+    assert httpx.get(server.address + "/v1/policy", headers=headers).status_code == 304
+    start = time.monotonic()
+    resp = httpx.get(server.address + "/v1/policy", headers={**headers, "Agentsdk-Wait": "1.5"}, timeout=10)
+    assert resp.status_code == 304 and time.monotonic() - start >= 1.4
+    resp = httpx.get(server.address + "/v1/policy", headers={**headers, "Agentsdk-Wait": "soon"})
+    assert resp.status_code == 400 and "Agentsdk-Wait" in error_of(resp)["message"]

@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,7 @@ from ._transport import Transport
 log = logging.getLogger("agentsdk_client")
 
 CONTRACT_KEY = "agentsdk_contract"
+WAIT_HEADER = "Agentsdk-Wait"
 
 # Up to this many actions, a Discrete sample is drawn on Python floats (faster than numpy).
 _PY_CATEGORICAL_MAX = 32
@@ -196,11 +198,17 @@ class LocalPolicy:
         policy, logp = self._sampler.logp(dist_inputs, action)
         return action, policy, logp, dist_inputs[0], model.version  # type: ignore[union-attr]
 
-    def refresh(self) -> bool:
-        """Fetch the newest policy now; True when a new version was installed."""
+    def refresh(self, wait: float = 0.0) -> bool:
+        """Fetch the newest policy; True when a new version was installed.
+
+        ``wait`` > 0 long-polls: the server answers as soon as a newer version
+        is published, or after ``wait`` seconds with nothing new.
+        """
         with self._refresh_lock:
             current = self._model
             headers = {"If-None-Match": f'"v{current.version}"'} if current is not None else None
+            if headers is not None and wait > 0:
+                headers[WAIT_HEADER] = f"{wait:g}"
             status, _, body = self._transport.request("GET", "/v1/policy", headers=headers)
             if status == 304:
                 return False
@@ -216,9 +224,16 @@ class LocalPolicy:
 
     def _poll(self) -> None:
         failing = False
-        while not self._stop.wait(self._interval):
+        # Long poll, so a new version arrives as soon as it is published; the
+        # wait stays well inside the transport's timeout.
+        wait = max(min(self._interval, self._transport.timeout - 2.0), 0.0)
+        pause = 0.0
+        while not self._stop.wait(self._interval if failing else pause):
             try:
-                self.refresh()
+                started = time.monotonic()
+                changed = self.refresh(wait)
+                # A quick "unchanged" means the server did not hold the request: poll politely.
+                pause = self._interval if not changed and time.monotonic() - started < wait / 2 else 0.0
                 if failing:
                     log.warning("agentsdk: policy refresh works again")
                 failing = False
@@ -231,4 +246,5 @@ class LocalPolicy:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join()
+        # A long poll in flight ends with the transport; the thread is a daemon.
+        self._thread.join(timeout=1.0)
