@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -17,9 +18,10 @@ from ._coerce import make_coercer
 from ._errors import AuthenticationError, ProtocolError, UsageError, VersionMismatch
 from ._local_policy import Decision, LocalPolicy
 from ._spaces import Box, Discrete, Space, SpaceError, check_trainable_action_space, space_from_spec
+from ._spool import Spool
 from ._trajectory import StepStream, check_reward
 from ._transport import Transport
-from ._uploader import Uploader
+from ._uploader import DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_STEPS, Uploader
 from ._version import PROTOCOL_VERSION
 
 log = logging.getLogger("agentsdk_client")
@@ -36,19 +38,24 @@ class ClientStats:
     steps_uploading: int
     """Steps in finished chunks handed to the uploader (running chunks are not included)."""
     steps_acknowledged: int
-    """Steps the server confirmed as queued for training (duplicates of a retried batch count once)."""
+    """Steps the server confirmed as queued for training (duplicates of a retried batch count once;
+    steps an earlier run left in the spool count here when this client delivers them)."""
     steps_rejected: int
     """Steps the server refused as wrong (4xx); logged, never retried."""
     steps_dropped: int
-    """Steps dropped because the upload queue was full for too long."""
+    """Steps dropped: memory full without a spool, or the spool over ``max_spool_bytes``."""
     chunks_pending: int
-    """Finished chunks not yet acknowledged."""
+    """Finished chunks in memory not yet acknowledged (spooled ones are in ``steps_spooled``)."""
     batches_sent: int
     """Experience requests made, retries included."""
     retries: int
     """Experience requests that failed and were tried again."""
     time_blocked_s: float
     """Seconds the app's threads waited on the network (remote actions, flush)."""
+    steps_queued: int
+    """Steps waiting in memory (bounded by ``max_queued_steps``; plus at most one batch being sent)."""
+    steps_spooled: int
+    """Steps in the on-disk spool, waiting to be sent (0 without ``spool_dir``)."""
 
 
 class _Episode:
@@ -85,8 +92,18 @@ class PolicyClient:
         timeout: seconds to wait for the server on each request.
         seed: seeds local-mode action sampling.
         client_id: a name for this client in the server's logs and metrics.
-        max_queued_chunks: finished chunks kept while the server is unreachable;
-            beyond it the oldest are dropped (and counted in ``stats``).
+        max_queued_steps: steps of finished chunks kept in memory while the
+            server is unreachable or pushes back (429/5xx).
+        max_queued_bytes: the same bound in bytes of chunk data (whichever is
+            reached first). Beyond either bound the oldest chunks are dropped
+            and counted in ``stats``, unless there is a spool.
+        max_queued_chunks: optionally also bound the number of chunks.
+        spool_dir: a directory for an on-disk spool (SQLite). Memory beyond
+            the bounds above then goes to disk instead of being dropped, what
+            ``close()`` cannot deliver stays there, and a client started later
+            on the same directory sends it first. One client per directory.
+        max_spool_bytes: bound the spool; beyond it its oldest batches are
+            dropped (and counted). Default: no bound but the disk.
         transport: a custom ``httpx`` transport (tests, proxies); every request
             then goes through httpx.
     """
@@ -102,7 +119,11 @@ class PolicyClient:
         timeout: float = 10.0,
         seed: int | None = None,
         client_id: str | None = None,
-        max_queued_chunks: int = 4096,
+        max_queued_steps: int = DEFAULT_MAX_QUEUED_STEPS,
+        max_queued_bytes: int = DEFAULT_MAX_QUEUED_BYTES,
+        max_queued_chunks: int | None = None,
+        spool_dir: str | os.PathLike[str] | None = None,
+        max_spool_bytes: int | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if inference_mode not in ("remote", "local"):
@@ -113,11 +134,16 @@ class PolicyClient:
             raise UsageError(f"max_chunk_steps must be an int >= 1, got {max_chunk_steps!r}")
         if not timeout > 0:
             raise UsageError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        for name, value in (("max_queued_steps", max_queued_steps), ("max_queued_bytes", max_queued_bytes),
+                            ("max_queued_chunks", max_queued_chunks)):
+            if value is not None and not (isinstance(value, int) and value >= 1):
+                raise UsageError(f"{name} must be an int >= 1, got {value!r}")
         self.inference_mode = inference_mode
         self.client_id = client_id or f"py-{uuid.uuid4().hex[:12]}"
         self._transport = Transport(address, token=token, timeout=timeout, transport=transport)
         self._local: LocalPolicy | None = None
         self._uploader: Uploader | None = None
+        spool = Spool(spool_dir, max_bytes=max_spool_bytes) if spool_dir is not None else None
         try:
             self.info = self._handshake(token)
             self.observation_space: Space = self._space("observation_space")
@@ -137,10 +163,15 @@ class PolicyClient:
                 client_id=self.client_id,
                 max_chunks=int(limits.get("max_chunks", 64)),
                 max_body_bytes=int(limits.get("max_body_bytes", 8 << 20)),
+                max_queued_steps=max_queued_steps,
+                max_queued_bytes=max_queued_bytes,
                 max_queued_chunks=max_queued_chunks,
+                spool=spool,
                 on_response=self._note_version,
             )
         except BaseException:
+            if spool is not None and self._uploader is None:
+                spool.close()
             if self._local is not None:
                 self._local.close()
             self._transport.close()
@@ -193,7 +224,7 @@ class PolicyClient:
         counts = self._uploader.counts()  # type: ignore[union-attr]
         return ClientStats(self._steps_recorded, counts.steps_submitted, counts.steps_acknowledged, counts.steps_rejected,
                            counts.steps_dropped, counts.chunks_pending, counts.batches_sent, counts.retries,
-                           self._blocked)
+                           self._blocked, counts.steps_queued, counts.steps_spooled)
 
     # -- episodes ----------------------------------------------------------------------
 
