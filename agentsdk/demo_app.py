@@ -18,12 +18,17 @@ from agentsdk_client import AgentsdkError, PolicyClient
 
 
 def play(address: str, mode: str, seed: int, max_steps: int | None, token: str | None,
-         stop: threading.Event) -> tuple[int, int, int]:
+         stop: threading.Event, pace: bool = True) -> tuple[int, int, int]:
     env = gym.make("CartPole-v1")
     steps = 0
     with PolicyClient(address, inference_mode=mode, update_interval=0.5, token=token) as client:
         obs, _ = env.reset(seed=seed)
         while not stop.is_set() and (max_steps is None or steps < max_steps):
+            # A simulator may run faster than the learner; when the server's inbox is
+            # full, pausing (rather than playing on) leaves the CPU to the learner and
+            # keeps the data fresh. A game that must not pause would skip this.
+            if pace and not client.server_accepting:
+                client.wait_for_server(timeout=5.0)
             episode = client.start_episode()
             done = truncated = False
             while not (done or truncated):
@@ -46,11 +51,14 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--token", default=None)
+    parser.add_argument("--no-pace", action="store_true",
+                        help="play on while the server pushes back, like a game that cannot pause")
     args = parser.parse_args()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        steps, acknowledged, dropped = play(args.address, args.mode, args.seed, args.max_steps, args.token, stop)
+        steps, acknowledged, dropped = play(args.address, args.mode, args.seed, args.max_steps, args.token, stop,
+                                   pace=not args.no_pace)
     except AgentsdkError as exc:
         if stop.is_set():
             return 0

@@ -157,7 +157,8 @@ class PolicyClient:
             self._policy_version = int(self.info.get("policy_version", 0))
             if inference_mode == "local":
                 self._local = LocalPolicy(self._transport, self.observation_space, self.action_space,
-                                          update_interval=update_interval, seed=seed)
+                                          update_interval=update_interval, seed=seed,
+                                          on_new_version=self._on_new_version)
             self._uploader = Uploader(
                 self._send_experience,
                 client_id=self.client_id,
@@ -225,6 +226,23 @@ class PolicyClient:
         return ClientStats(self._steps_recorded, counts.steps_submitted, counts.steps_acknowledged, counts.steps_rejected,
                            counts.steps_dropped, counts.chunks_pending, counts.batches_sent, counts.retries,
                            self._blocked, counts.steps_queued, counts.steps_spooled)
+
+    @property
+    def server_accepting(self) -> bool:
+        """False while the server pushes back (429: its training inbox is full)."""
+        return self._uploader.accepting.is_set()  # type: ignore[union-attr]
+
+    def wait_for_server(self, timeout: float | None = None) -> bool:
+        """Block until the server takes experience again; True if it does within ``timeout``.
+
+        For simulators that can run faster than the learner: pausing here
+        instead of playing on saves the CPU the learner needs, and the data
+        stays fresh for on-policy algorithms. ``get_action`` itself never waits.
+        """
+        started = time.monotonic()
+        accepted = self._uploader.accepting.wait(timeout)  # type: ignore[union-attr]
+        self._blocked += time.monotonic() - started
+        return accepted
 
     # -- episodes ----------------------------------------------------------------------
 
@@ -398,13 +416,18 @@ class PolicyClient:
             env = self.action_space.unstack(actions, 1)[0]
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise ProtocolError(f"POST /v1/act answer is missing or has a malformed field: {exc!r}") from exc
-            if isinstance(self.action_space, Discrete):
-                policy = int(np.ravel(policy)[0])
+        if isinstance(self.action_space, Discrete):
+            policy = int(np.ravel(policy)[0])
         self._policy_version = version
         return (action if action is not None else env), policy, logp, dist_inputs, version
 
     def _send_experience(self, body: bytes) -> Any:
         return self._transport.request("POST", "/v1/experience", body)[2]
+
+    def _on_new_version(self, version: int) -> None:
+        # A new version means the learner took a batch: the inbox has room again.
+        if self._uploader is not None:
+            self._uploader.nudge()
 
     def _note_version(self, response: Any) -> None:
         if isinstance(response, dict) and isinstance(response.get("policy_version"), int):

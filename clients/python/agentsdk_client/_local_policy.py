@@ -18,6 +18,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -164,7 +165,9 @@ class LocalPolicy:
     """The newest downloaded policy, its sampler and the thread that refreshes it."""
 
     def __init__(self, transport: Transport, obs_space: Space, action_space: Space, *,
-                 update_interval: float, seed: int | None = None) -> None:
+                 update_interval: float, seed: int | None = None,
+                 on_new_version: Callable[[int], None] | None = None) -> None:
+        self._on_new_version = on_new_version
         self._transport = transport
         self._obs_space = obs_space
         self._action_space = action_space
@@ -219,6 +222,8 @@ class LocalPolicy:
             if current is not None and version <= current.version:
                 return False
             self._model = _Model(version, body["onnx"], self._obs_space, self._action_space)
+            if self._on_new_version is not None and current is not None:
+                self._on_new_version(version)
             log.info("agentsdk: installed policy version %d", version)
             return True
 

@@ -163,6 +163,10 @@ class Uploader:
         if spool is not None and spool.rows:
             log.info("agentsdk: %d experience steps (%d batches) left in the spool at %s by an earlier run; "
                      "sending them first", spool.steps, spool.rows, spool.directory)
+        # Set while the server takes experience; cleared by a 429 (see PolicyClient.wait_for_server).
+        self.accepting = threading.Event()
+        self.accepting.set()
+        self._nudged = False
         self._thread = threading.Thread(target=self._run, name="agentsdk-uploader", daemon=True)
         self._thread.start()
 
@@ -484,6 +488,7 @@ class Uploader:
                     self._resolve_rejected(batch.steps, f"batch {batch.batch_id} rejected: {exc}")
                     return True
                 if isinstance(exc, RateLimited):
+                    self.accepting.clear()
                     delay = exc.retry_after * (1.0 + 0.2 * self._jitter.random())
                 else:
                     delay = min(self._backoff_cap, self._backoff_base * 2.0 ** attempt)
@@ -500,6 +505,7 @@ class Uploader:
                 return True
             with self._cond:
                 self._acked += batch.steps
+            self.accepting.set()
             if self._on_response is not None:
                 try:
                     self._on_response(response)
@@ -515,11 +521,21 @@ class Uploader:
             with self._cond:
                 remaining = deadline - time.monotonic()
                 if remaining > 0:
-                    self._cond.wait_for(lambda: self._abort.is_set() or self._spill_wanted(), remaining)
+                    self._cond.wait_for(lambda: self._abort.is_set() or self._nudged or self._spill_wanted(),
+                                        remaining)
+                if self._nudged:  # the server likely has room now: retry at once
+                    self._nudged = False
+                    return
                 spill = self._spill_wanted() and not self._abort.is_set()
             if not spill:
                 return
             self._spill(_SPILL_LOW, top)
+
+    def nudge(self) -> None:
+        """Cut a retry pause short (a new policy version means the inbox has room)."""
+        with self._cond:
+            self._nudged = True
+            self._cond.notify_all()
 
     def _keep(self, batch: _Batch) -> None:
         """Aborted while sending ``batch``: to the spool if there is one, else back on the queue (counted as left)."""
