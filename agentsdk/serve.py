@@ -75,7 +75,8 @@ class _Server(uvicorn.Server):
 
 def serve(cfg: ServerConfig) -> int:
     from agentsdk_server.app import create_app
-    from agentsdk_server.inbox import Inbox
+    from agentsdk_server.inbox import REMEMBER_BATCHES, Inbox
+    from agentsdk_server.inbox_store import InboxStore, InboxStoreError
     from agentsdk_server.inference import BatchedInference
     from agentsdk_server.state import ServerState
     from agentsdk_server.trainer_link import ServerSide
@@ -89,11 +90,23 @@ def serve(cfg: ServerConfig) -> int:
     lag = cfg.max_policy_lag if cfg.max_policy_lag is not None else DEFAULT_POLICY_LAG.get(cfg.algo, -1)
     from agentsdk_server.validation import Limits
 
+    store = None
+    if cfg.checkpoint_dir:  # the inbox on disk: acknowledged steps survive a crash (server/inbox_store.py)
+        try:
+            store = InboxStore.open(cfg.checkpoint_dir, resume=cfg.resume, remember=REMEMBER_BATCHES)
+        except InboxStoreError as exc:
+            raise SystemExit(f"agentsdk serve: {exc}") from exc
+    inbox = Inbox(capacity_steps=max(int(cfg.inbox_batches * batch), cfg.max_chunk_steps), max_policy_lag=lag,
+                  store=store)
+    if store is not None and cfg.resume:
+        say(f"inbox resumed from {store.path}: {inbox.steps_queued:,} steps queued, "
+            f"{inbox.counters.steps_ingested:,} ingested so far")
+
     state = ServerState(
         observation_space=obs_space, action_space=act_space, algorithm=cfg.algo,
         limits=Limits(cfg.max_batch, cfg.max_chunks, cfg.max_chunk_steps),
         max_body_bytes=cfg.max_body_bytes,
-        inbox=Inbox(capacity_steps=max(int(cfg.inbox_batches * batch), cfg.max_chunk_steps), max_policy_lag=lag),
+        inbox=inbox,
         inference=BatchedInference(act_space, seed=cfg.seed), token=cfg.token,
     )
     say(f"observation space {obs_space!r}, action space {act_space!r}, algorithm {cfg.algo}")
@@ -136,8 +149,11 @@ def serve(cfg: ServerConfig) -> int:
         if trainer.is_alive():
             trainer.terminate()
             trainer.join(5)
-    c = state.inbox.counters
+        inbox.close_store()
+    c, left = inbox.counters, inbox.steps_queued
+    kept = (f" (kept in {store.path} for --resume)" if store is not None
+            else " (lost: no --checkpoint-dir)" if left else "")
     say(f"stopped: ingested {c.steps_ingested:,} steps, trained on {c.steps_delivered:,}, "
-        f"stale {c.steps_stale:,}, left in inbox {state.inbox.steps_queued:,}")
+        f"stale {c.steps_stale:,}, left in inbox {left:,}{kept}")
     return 1 if outcome["failed"] else 0
 

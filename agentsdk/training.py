@@ -9,6 +9,7 @@ never imports Ray.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import traceback
@@ -21,6 +22,7 @@ from agentsdk_client._codec import decode
 from .config import DEFAULT_TRAINING, ServerConfig
 
 CHECKPOINT_SUBDIR = "checkpoint"
+CHECKPOINT_INFO = "agentsdk.json"
 
 
 def build_algorithm(cfg: ServerConfig, obs_space, act_space):
@@ -68,6 +70,8 @@ def save_checkpoint(algo, checkpoint_dir: str) -> Path:
 
     shutil.rmtree(tmp, ignore_errors=True)
     algo.save_to_path(str(tmp))
+    # The policy version this checkpoint resumes at, readable without Ray.
+    (tmp / CHECKPOINT_INFO).write_text(json.dumps({"policy_version": algo.iteration}) + "\n")
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
         final.rename(old)

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -140,9 +141,13 @@ async def info(request: Request, state: ServerState) -> Response:
 
 async def act(request: Request, state: ServerState) -> Response:
     need_policy(state)
-    body = await read_body(request, state.max_body_bytes)
-    req = parse_act(body, state.observation_space, state.action_space, state.limits)
-    dist_inputs, version = await state.inference.dist_inputs(req.flat_obs)
+    state.inference.active += 1
+    try:
+        body = await read_body(request, state.max_body_bytes)
+        req = parse_act(body, state.observation_space, state.action_space, state.limits)
+        dist_inputs, version = await state.inference.dist_inputs(req.flat_obs)
+    finally:
+        state.inference.active -= 1
     answer = state.inference.act(dist_inputs, req.deterministic, req.actions)
     answer["policy_version"] = version
     if req.agent_ids is not None:
@@ -159,7 +164,10 @@ async def experience(request: Request, state: ServerState) -> Response:
     req = parse_experience(body, state.observation_space, state.action_space, state.dist_size, state.limits)
     state.saw_client(req.client_id)
     try:
-        accepted, duplicate = state.inbox.put(req.batch_id, req.chunks, req.steps)
+        if state.inbox.durable:  # the commit waits for an fsync: not on the event loop
+            accepted, duplicate = await run_in_threadpool(state.inbox.put, req.batch_id, req.chunks, req.steps)
+        else:
+            accepted, duplicate = state.inbox.put(req.batch_id, req.chunks, req.steps)
     except InboxFull as exc:
         raise ApiError(429, "inbox_full", "the training inbox is full; retry after Retry-After seconds "
                        "with the same batch_id", {"Retry-After": f"{exc.retry_after:g}"}) from exc

@@ -43,9 +43,10 @@ def load_policy(version: int, onnx: bytes, contract: dict[str, Any]) -> Policy:
 class BatchedInference:
     """Runs concurrent act requests through one session call.
 
-    A request that finds no batch forming starts one, yields to the event loop
-    once so requests already parsed can join, then runs the whole batch
-    inline (a CartPole-sized run takes microseconds, less than a thread hop).
+    A request that finds no batch forming starts one; if other act requests
+    are in flight it yields to the event loop once so they can join, then runs
+    the whole batch inline (a CartPole-sized run takes microseconds, less than
+    a thread hop). A lone request never waits.
     """
 
     def __init__(self, action_space: Space, seed: int | None = None) -> None:
@@ -54,6 +55,7 @@ class BatchedInference:
         self.policy: Policy | None = None
         self.rng = np.random.default_rng(seed)
         self._pending: list[tuple[np.ndarray, asyncio.Future]] = []
+        self.active = 0  # act requests being handled (the app counts them)
         self.batches_run = 0
         self.observations_run = 0
 
@@ -62,7 +64,8 @@ class BatchedInference:
         future: asyncio.Future = loop.create_future()
         self._pending.append((flat_obs, future))
         if len(self._pending) == 1:
-            await asyncio.sleep(0)
+            if self.active > 1:  # other act requests are in flight: let them join this batch
+                await asyncio.sleep(0)
             self._run(self._pending)
             self._pending = []
         return await future

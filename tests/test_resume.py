@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
@@ -28,6 +30,10 @@ def test_resume_continues_policy_version(start_server, tmp_path):
     assert (ckpt / "checkpoint" / "rllib_checkpoint.json").exists() and (ckpt / "policy.onnx").exists()
 
     second = start_server(*args, "--resume")
-    assert info(second)["policy_version"] == 3
+    # The first policy the resumed server publishes is the checkpoint's; it may train on
+    # at once from experience left in the durable inbox, so later reads may be newer.
+    first_iter = re.search(r"iter\s+(\d+) \|", second.output())
+    assert first_iter and int(first_iter.group(1)) == 3, second.output()
+    assert info(second)["policy_version"] >= 3
     answer = decode(httpx.get(second.address + "/v1/policy", timeout=5).content)
-    assert answer["policy_version"] == 3 and answer["contract"]["policy_version"] == 3
+    assert answer["policy_version"] >= 3 and answer["contract"]["policy_version"] == answer["policy_version"]

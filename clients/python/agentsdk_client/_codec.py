@@ -32,15 +32,28 @@ class CodecError(ValueError):
     """A message could not be encoded or decoded; the text says which part."""
 
 
+# (dtype, shape) -> the payload bytes before the data: [dtype, shape, bin-header].
+# Arrays in one stream usually share a few layouts, so this makes packing a concat.
+_PREFIXES: dict[tuple[np.dtype, tuple[int, ...]], bytes] = {}
+
+
 def _pack_array(array: np.ndarray) -> msgpack.ExtType:
-    name = _NAMES.get(array.dtype.newbyteorder("="))
-    if name is None:
-        raise CodecError(
-            f"arrays of dtype {array.dtype} cannot be sent; use one of {', '.join(DTYPES)}"
-        )
-    data = np.ascontiguousarray(array, dtype=DTYPES[name]).tobytes()
-    payload = msgpack.packb([name, list(array.shape), data], use_bin_type=True)
-    return msgpack.ExtType(NDARRAY_EXT, payload)
+    key = (array.dtype, array.shape)
+    prefix = _PREFIXES.get(key)
+    if prefix is None:
+        name = _NAMES.get(array.dtype.newbyteorder("="))
+        if name is None:
+            raise CodecError(
+                f"arrays of dtype {array.dtype} cannot be sent; use one of {', '.join(DTYPES)}"
+            )
+        nbytes = array.size * array.dtype.itemsize
+        full = msgpack.packb([name, list(array.shape), b"\0" * nbytes], use_bin_type=True)
+        prefix = full[: len(full) - nbytes]
+        if len(_PREFIXES) < 4096:
+            _PREFIXES[key] = prefix
+    if array.dtype.byteorder == ">" or not array.flags.c_contiguous:
+        array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+    return msgpack.ExtType(NDARRAY_EXT, prefix + array.tobytes())
 
 
 def _default(obj: Any) -> Any:
@@ -55,14 +68,38 @@ def _default(obj: Any) -> Any:
     raise CodecError(f"cannot encode a value of type {type(obj).__name__}")
 
 
-def _unpack_array(payload: bytes) -> np.ndarray:
+def _parse_payload(payload: bytes) -> tuple[Any, Any, Any]:
+    """[dtype, shape, data] of an array payload; a fast path for the common layout."""
+    # 0x93 = array of 3, then a fixstr dtype name and a fixarray shape of small ints.
+    if len(payload) > 3 and payload[0] == 0x93 and 0xA0 <= payload[1] <= 0xBF:
+        end = 2 + (payload[1] & 0x1F)
+        if end < len(payload) and 0x90 <= payload[end] <= 0x98:
+            ndim = payload[end] & 0x0F
+            dims = payload[end + 1: end + 1 + ndim]
+            pos = end + 1 + ndim
+            if len(dims) == ndim and all(d < 0x80 for d in dims) and pos < len(payload):
+                marker, lengths = payload[pos], {0xC4: 1, 0xC5: 2, 0xC6: 4}
+                if marker in lengths:
+                    width = lengths[marker]
+                    size = int.from_bytes(payload[pos + 1: pos + 1 + width], "big")
+                    data = payload[pos + 1 + width:]
+                    if len(data) == size:
+                        try:
+                            name = payload[2:end].decode()
+                        except UnicodeDecodeError as exc:
+                            raise CodecError("array dtype is not valid UTF-8") from exc
+                        return name, list(dims), data
     try:
         parts = msgpack.unpackb(payload, raw=False, use_list=True, strict_map_key=True)
     except Exception as exc:
         raise CodecError("array payload is not valid msgpack") from exc
     if not (isinstance(parts, list) and len(parts) == 3):
         raise CodecError("array payload must be [dtype, shape, data]")
-    name, shape, data = parts
+    return parts[0], parts[1], parts[2]
+
+
+def _unpack_array(payload: bytes) -> np.ndarray:
+    name, shape, data = _parse_payload(payload)
     if not isinstance(name, str) or name not in DTYPES:
         raise CodecError(f"array dtype {name!r} is not one of {', '.join(DTYPES)}")
     if (
@@ -74,14 +111,16 @@ def _unpack_array(payload: bytes) -> np.ndarray:
     if not isinstance(data, bytes):
         raise CodecError("array data must be msgpack bin")
     dtype = DTYPES[name]
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    count = 1
+    for d in shape:
+        count *= d
     if count * dtype.itemsize != len(data):
         raise CodecError(
             f"array data has {len(data)} bytes but dtype {name} and shape {shape} need "
             f"{count * dtype.itemsize}"
         )
-    # Copy: frombuffer views are read-only and would pin the whole request body.
-    return np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+    # A copy in native order: frombuffer views are read-only and would pin the whole body.
+    return np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="), copy=True)
 
 
 def _ext_hook(code: int, payload: bytes) -> Any:
