@@ -26,18 +26,20 @@ class Policy:
     onnx: bytes
     contract: dict[str, Any]
     session: ort.InferenceSession
+    run_id: str = ""
 
     @property
     def etag(self) -> str:
-        return f'"v{self.version}"'
+        # The run id tells apart a version re-trained after a crash and --resume.
+        return f'"v{self.version}-{self.run_id}"'
 
 
-def load_policy(version: int, onnx: bytes, contract: dict[str, Any]) -> Policy:
+def load_policy(version: int, onnx: bytes, contract: dict[str, Any], run_id: str = "") -> Policy:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     session = ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
-    return Policy(version, onnx, contract, session)
+    return Policy(version, onnx, contract, session, run_id)
 
 
 class BatchedInference:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ class ServerState:
     rejected: int = 0
     stopping: bool = False
     _clients: dict[str, float] = field(default_factory=dict)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])  # this server process
     # Long-polling GET /v1/policy requests wait on this; publish() wakes them from the link thread.
     loop: asyncio.AbstractEventLoop | None = None
     _published: asyncio.Event | None = None

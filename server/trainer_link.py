@@ -79,7 +79,8 @@ class ServerSide:
                         continue
                     self.conn.send_bytes(encode({"op": "chunks", "chunks": chunks}))
                 elif op == "policy":
-                    self.state.publish(load_policy(msg["version"], msg["onnx"], msg["contract"]))
+                    self.state.publish(load_policy(msg["version"], msg["onnx"], msg["contract"],
+                                                   self.state.run_id))
                     self.policy_published.set()
                 elif op == "progress":
                     self.state.training = msg

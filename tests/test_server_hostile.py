@@ -165,7 +165,9 @@ def test_server_still_serves_after_abuse(server):
 def test_policy_long_poll_waits_then_answers_304(server):
     import time
 
-    headers = {**server.headers(), "If-None-Match": '"v0"'}
+    etag = httpx.get(server.address + "/v1/policy", headers=server.headers()).headers["etag"]
+    assert etag.startswith('"v0-')
+    headers = {**server.headers(), "If-None-Match": etag}
     assert httpx.get(server.address + "/v1/policy", headers=headers).status_code == 304
     start = time.monotonic()
     resp = httpx.get(server.address + "/v1/policy", headers={**headers, "Agentsdk-Wait": "1.5"}, timeout=10)

@@ -4,7 +4,7 @@
 (one intra-op and one inter-op thread) and samples actions with the numpy
 distributions that the server uses, so local and remote actions agree. A
 background thread polls for new versions every ``update_interval`` seconds
-(``If-None-Match: "v<version>"``; 304 means unchanged) and installs a new model
+(``If-None-Match`` with the last ETag; 304 means unchanged) and installs a new model
 with one attribute assignment of an immutable ``_Model``: ``act`` reads that
 attribute once per call and never waits for weights.
 
@@ -64,9 +64,10 @@ def _import_onnxruntime() -> Any:
 class _Model:
     """One loaded policy version. Immutable after construction."""
 
-    __slots__ = ("version", "session", "run", "outputs", "input_name")
+    __slots__ = ("version", "etag", "session", "run", "outputs", "input_name")
 
-    def __init__(self, version: int, onnx_bytes: bytes, obs_space: Space, action_space: Space) -> None:
+    def __init__(self, version: int, onnx_bytes: bytes, obs_space: Space, action_space: Space,
+                 etag: str = "") -> None:
         ort = _import_onnxruntime()
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
@@ -78,6 +79,7 @@ class _Model:
         contract = _read_contract(session, version)
         _check_contract(contract, version, obs_space, action_space)
         self.version = version
+        self.etag = etag
         self.session = session
         self.input_name = str(contract.get("input_name", "obs"))
         self.outputs = [str(contract.get("output_name", "dist_inputs"))]
@@ -209,19 +211,22 @@ class LocalPolicy:
         """
         with self._refresh_lock:
             current = self._model
-            headers = {"If-None-Match": f'"v{current.version}"'} if current is not None else None
+            headers = {"If-None-Match": current.etag} if current is not None and current.etag else None
             if headers is not None and wait > 0:
                 headers[WAIT_HEADER] = f"{wait:g}"
-            status, _, body = self._transport.request("GET", "/v1/policy", headers=headers)
+            status, response_headers, body = self._transport.request("GET", "/v1/policy", headers=headers)
             if status == 304:
                 return False
             if not isinstance(body, dict) or not isinstance(body.get("onnx"), bytes) or not isinstance(
                     body.get("policy_version"), int):
                 raise ProtocolError("GET /v1/policy answer lacks 'onnx' (bin) or 'policy_version' (int)")
             version = body["policy_version"]
-            if current is not None and version <= current.version:
+            etag = response_headers.get("etag", "")
+            # A different ETag with a lower version is a server resumed from an older
+            # checkpoint: take it (the dead run's newer weights are gone).
+            if current is not None and (etag == current.etag if etag else version <= current.version):
                 return False
-            self._model = _Model(version, body["onnx"], self._obs_space, self._action_space)
+            self._model = _Model(version, body["onnx"], self._obs_space, self._action_space, etag)
             if self._on_new_version is not None and current is not None:
                 self._on_new_version(version)
             log.info("agentsdk: installed policy version %d", version)
