@@ -42,6 +42,8 @@ log = logging.getLogger("agentsdk_client")
 
 CONTRACT_KEY = "agentsdk_contract"
 WAIT_HEADER = "Agentsdk-Wait"
+# Each long poll lasts at most this long: bounds how long close() waits for the thread.
+LONG_POLL_S = 2.0
 
 # Up to this many actions, a Discrete sample is drawn on Python floats (faster than numpy).
 _PY_CATEGORICAL_MAX = 32
@@ -236,7 +238,7 @@ class LocalPolicy:
         failing = False
         # Long poll, so a new version arrives as soon as it is published; the
         # wait stays well inside the transport's timeout.
-        wait = max(min(self._interval, self._transport.timeout - 2.0), 0.0)
+        wait = max(min(self._interval, LONG_POLL_S, self._transport.timeout - 2.0), 0.0)
         pause = 0.0
         while not self._stop.wait(self._interval if failing else pause):
             try:
@@ -256,5 +258,6 @@ class LocalPolicy:
 
     def close(self) -> None:
         self._stop.set()
-        # A long poll in flight ends with the transport; the thread is a daemon.
-        self._thread.join(timeout=1.0)
+        # Long polls are short, so the thread sees the stop flag promptly; joining it
+        # means no policy is installed while the interpreter shuts down.
+        self._thread.join(timeout=LONG_POLL_S + self._transport.timeout)
