@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import os
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -71,24 +72,29 @@ async def read_body(request: Request, limit: int) -> Any:
     if request.headers.get("content-type", "").split(";")[0].strip() != MSGPACK:
         raise ApiError(415, "unsupported_media_type", f"send the body as {MSGPACK} (PROTOCOL.md)")
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, "body_too_large", f"body of {declared} bytes exceeds the limit of {limit}; "
-                       "send smaller batches")
-    chunks, size = [], 0
-    async for piece in request.stream():
-        size += len(piece)
-        if size > limit:
-            raise ApiError(413, "body_too_large", f"body exceeds the limit of {limit} bytes; send smaller batches")
-        chunks.append(piece)
+    if declared and declared.isdigit():
+        if int(declared) > limit:
+            raise ApiError(413, "body_too_large", f"body of {declared} bytes exceeds the limit of {limit}; "
+                           "send smaller batches")
+        body = await request.body()  # the server (h11) enforces the declared length
+    else:  # chunked: count as it streams
+        chunks, size = [], 0
+        async for piece in request.stream():
+            size += len(piece)
+            if size > limit:
+                raise ApiError(413, "body_too_large", f"body exceeds the limit of {limit} bytes; "
+                               "send smaller batches")
+            chunks.append(piece)
+        body = b"".join(chunks)
     try:
-        return decode(b"".join(chunks))
+        return decode(body)
     except CodecError as exc:
         raise ApiError(400, "malformed_body", f"body is not protocol msgpack: {exc}") from exc
 
 
 def endpoint(handler: Handler, state: ServerState, *, auth: bool = True) -> Callable[[Request], Awaitable[Response]]:
     async def run(request: Request) -> Response:
-        request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex[:16]
+        request_id = request.headers.get("x-request-id", "")[:64] or os.urandom(8).hex()
         try:
             if auth:
                 check_token(request, state.token)
@@ -220,12 +226,12 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 
 def create_app(state: ServerState) -> Starlette:
-    routes = [
-        Route("/healthz", endpoint(healthz, state, auth=False), methods=["GET"]),
-        Route("/metrics", endpoint(prometheus, state), methods=["GET"]),
-        Route("/v1/info", endpoint(info, state), methods=["GET"]),
+    routes = [  # the hot path first: starlette matches routes in order
         Route("/v1/act", endpoint(act, state), methods=["POST"]),
         Route("/v1/experience", endpoint(experience, state), methods=["POST"]),
         Route("/v1/policy", endpoint(policy, state), methods=["GET"]),
+        Route("/v1/info", endpoint(info, state), methods=["GET"]),
+        Route("/healthz", endpoint(healthz, state, auth=False), methods=["GET"]),
+        Route("/metrics", endpoint(prometheus, state), methods=["GET"]),
     ]
     return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
