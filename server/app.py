@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import os
 import logging
+import os
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
