@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not learning"
+	$(BIN)/python -m pytest -m "not learning and not long"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -19,9 +19,11 @@ from agentsdk_client import AgentsdkError, PolicyClient
 
 def play(address: str, mode: str, seed: int, max_steps: int | None, token: str | None,
          stop: threading.Event, pace: bool = True) -> tuple[int, int, int]:
+    """Play until stopped; returns (steps of finished episodes, acknowledged, dropped)."""
     env = gym.make("CartPole-v1")
     steps = 0
-    with PolicyClient(address, inference_mode=mode, update_interval=0.5, token=token) as client:
+    client = PolicyClient(address, inference_mode=mode, update_interval=0.5, token=token)
+    try:
         obs, _ = env.reset(seed=seed)
         while not stop.is_set() and (max_steps is None or steps < max_steps):
             # A simulator may run faster than the learner; when the server's inbox is
@@ -31,15 +33,22 @@ def play(address: str, mode: str, seed: int, max_steps: int | None, token: str |
                 client.wait_for_server(timeout=5.0)
             episode = client.start_episode()
             done = truncated = False
+            length = 0
             while not (done or truncated):
                 action = client.get_action(episode, obs)
                 obs, reward, done, truncated, _ = env.step(action)
                 client.log_returns(episode, reward)
-                steps += 1
+                length += 1
             client.end_episode(episode, obs, truncated=truncated and not done)
+            steps += length
             obs, _ = env.reset()
-        client.flush(timeout=60)
+    except AgentsdkError as exc:  # e.g. the server went away while a remote client acted
+        if not stop.is_set():
+            print(f"client ({mode}): {exc}", file=sys.stderr, flush=True)
+    finally:
+        client.flush(timeout=15)
         stats = client.stats
+        client.close(timeout=0)
     print(f"client ({mode}): {stats}", flush=True)
     return steps, stats.steps_acknowledged, stats.steps_dropped
 
@@ -58,10 +67,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         steps, acknowledged, dropped = play(args.address, args.mode, args.seed, args.max_steps, args.token, stop,
-                                   pace=not args.no_pace)
-    except AgentsdkError as exc:
-        if stop.is_set():
-            return 0
+                                            pace=not args.no_pace)
+    except AgentsdkError as exc:  # could not even start: wrong address, token or version
         print(f"client ({args.mode}): {exc}", file=sys.stderr)
         return 1
     print(f"client ({args.mode}) played {steps} steps, server acknowledged {acknowledged}, "

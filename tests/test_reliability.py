@@ -1,6 +1,6 @@
 """Client durability against real `agentsdk serve` processes: outages and crashes lose nothing.
 
-(a) The server is SIGKILLed and comes back on the same port ~20 s later. A
+(a) The server is SIGKILLed and comes back on the same port a minute later. A
     local-mode client keeps playing throughout, its memory stays under its bound
     (the rest goes to its spool), and afterwards every step it played is
     acknowledged, with the new server counting exactly the steps the old one had
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.e2e
 pytest.importorskip("onnxruntime")
 
 EPISODE_STEPS = 25
-OUTAGE_S = 20.0
+OUTAGE_S = float(os.environ.get("AGENTSDK_OUTAGE_S", "60"))  # issue 3: "server down for a minute"
 
 
 def play_episode(client: PolicyClient, rng: np.random.Generator) -> int:
@@ -61,7 +61,8 @@ def stored(directory: Path) -> list[Any]:
         spool.close()
 
 
-def test_server_down_20s_then_back_nothing_lost_nothing_twice(start_server, tmp_path: Path) -> None:
+@pytest.mark.long  # a minute-long outage: picked out with the long runs, still run in CI
+def test_server_down_a_minute_then_back_nothing_lost_nothing_twice(start_server, tmp_path: Path) -> None:
     bound = 1000
     first = start_server("--env", "CartPole-v1", "--inbox-batches", "50")
     port = first.port
