@@ -60,7 +60,7 @@ def run_demo(args: argparse.Namespace) -> int:
             proc.terminate()
         for proc in clients:
             try:
-                proc.wait(timeout=15)
+                proc.wait(timeout=30)  # clients flush for up to 15 s when the server is gone
             except subprocess.TimeoutExpired:
                 proc.kill()
         if server.poll() is None:
