@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from agentsdk_client._distributions import distribution_for
-from agentsdk_client._spaces import Space, from_policy_actions, to_policy_actions
+from agentsdk_client._distributions import PY_CATEGORICAL_MAX, distribution_for, sample_categorical_row
+from agentsdk_client._spaces import Discrete, Space, from_policy_actions, to_policy_actions
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ class BatchedInference:
     def __init__(self, action_space: Space, seed: int | None = None) -> None:
         self.action_space = action_space
         self.distribution = distribution_for(action_space)
+        self.python_categorical = isinstance(action_space, Discrete) and action_space.n <= PY_CATEGORICAL_MAX
         self.policy: Policy | None = None
         self.rng = np.random.default_rng(seed)
         self._pending: list[tuple[np.ndarray, asyncio.Future]] = []
@@ -92,6 +93,15 @@ class BatchedInference:
     def act(self, dist_inputs: np.ndarray, deterministic: bool, given_actions: Any | None) -> dict[str, Any]:
         """Choose (or evaluate given) actions from distribution inputs."""
         n = len(dist_inputs)
+        if given_actions is None and n == 1 and self.python_categorical:
+            index, logp = sample_categorical_row(dist_inputs[0].tolist(), self.rng, deterministic)
+            policy_actions = np.array([index], np.int64)
+            return {
+                "actions": policy_actions + self.action_space.start,
+                "policy_actions": policy_actions,
+                "logp": np.array([logp], np.float32),
+                "dist_inputs": dist_inputs,
+            }
         if given_actions is None:
             policy_actions = self.distribution.sample(dist_inputs, self.rng, deterministic)
             actions = from_policy_actions(self.action_space, policy_actions, n)

@@ -23,6 +23,27 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+# Up to this many choices, one Categorical row is sampled on Python floats: for a
+# single observation that is several times faster than the numpy path.
+PY_CATEGORICAL_MAX = 32
+
+
+def sample_categorical_row(logits: list[float], rng: np.random.Generator, deterministic: bool) -> tuple[int, float]:
+    """(index, logp) for one row of logits, by inverse CDF on Python floats."""
+    top = max(logits)
+    weights = [math.exp(z - top) for z in logits]
+    total = sum(weights)
+    if deterministic:
+        index = logits.index(top)
+    else:
+        u = rng.random() * total
+        index, last, acc = 0, len(weights) - 1, weights[0]
+        while acc <= u and index < last:
+            index += 1
+            acc += weights[index]
+    return index, logits[index] - top - math.log(total)
+
+
 class ActionDistribution:
     """Sampling and log-probs for one action space, on [B, D] distribution inputs."""
 

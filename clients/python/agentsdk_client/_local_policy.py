@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ._distributions import distribution_for
+from ._distributions import PY_CATEGORICAL_MAX, distribution_for, sample_categorical_row
 from ._errors import AgentsdkError, ProtocolError, UsageError
 from ._spaces import (
     Box,
@@ -45,8 +44,6 @@ WAIT_HEADER = "Agentsdk-Wait"
 # Each long poll lasts at most this long: bounds how long close() waits for the thread.
 LONG_POLL_S = 2.0
 
-# Up to this many actions, a Discrete sample is drawn on Python floats (faster than numpy).
-_PY_CATEGORICAL_MAX = 32
 
 # (env action, policy-form action, logp, dist_inputs row, policy version)
 Decision = tuple[Any, Any, float, Any, int]
@@ -135,24 +132,12 @@ class _Sampler:
         self.space = action_space
         self.dist = distribution_for(action_space)
         self.rng = rng
-        self.python_categorical = isinstance(action_space, Discrete) and action_space.n <= _PY_CATEGORICAL_MAX
+        self.python_categorical = isinstance(action_space, Discrete) and action_space.n <= PY_CATEGORICAL_MAX
 
     def sample(self, dist_inputs: np.ndarray, deterministic: bool) -> tuple[Any, Any, float]:
         """Returns (env action, policy-form action, logp)."""
         if self.python_categorical:
-            logits = dist_inputs[0].tolist()
-            top = max(logits)
-            weights = [math.exp(z - top) for z in logits]
-            total = sum(weights)
-            if deterministic:
-                index = logits.index(top)
-            else:
-                u = self.rng.random() * total
-                index, last, acc = 0, len(weights) - 1, weights[0]
-                while acc <= u and index < last:
-                    index += 1
-                    acc += weights[index]
-            logp = logits[index] - top - math.log(total)
+            index, logp = sample_categorical_row(dist_inputs[0].tolist(), self.rng, deterministic)
             return index + self.space.start, index, logp  # type: ignore[attr-defined]
         policy = self.dist.sample(dist_inputs, self.rng, deterministic)
         logp = float(self.dist.logp(dist_inputs, policy)[0])
