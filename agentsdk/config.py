@@ -49,6 +49,9 @@ class ServerConfig:
     log_every: float = opt(5.0, "Seconds between progress lines.")
 
 
+# Algorithms whose path from external clients is built and tested.
+SUPPORTED_ALGOS = ("PPO",)
+
 # Per-algorithm policy-lag limits: on-policy PPO tolerates the previous version.
 DEFAULT_POLICY_LAG = {"PPO": 1}
 

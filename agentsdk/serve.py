@@ -20,7 +20,7 @@ import uvicorn
 from agentsdk_client._codec import encode
 from agentsdk_client._spaces import Space, check_trainable_action_space
 
-from .config import DEFAULT_POLICY_LAG, ServerConfig
+from .config import DEFAULT_POLICY_LAG, SUPPORTED_ALGOS, ServerConfig
 
 log = logging.getLogger("agentsdk.server")
 
@@ -80,15 +80,21 @@ def serve(cfg: ServerConfig) -> int:
     from agentsdk_server.inference import BatchedInference
     from agentsdk_server.state import ServerState
     from agentsdk_server.trainer_link import ServerSide
+    from agentsdk_server.validation import Limits
 
     from .training import run_trainer
 
-    obs_space, act_space = resolve_spaces(cfg)
-    check_trainable_action_space(act_space)
+    if cfg.algo not in SUPPORTED_ALGOS:
+        raise SystemExit(f"agentsdk serve: --algo {cfg.algo} is not supported yet; use one of "
+                         f"{', '.join(SUPPORTED_ALGOS)}")
+    try:
+        obs_space, act_space = resolve_spaces(cfg)
+        check_trainable_action_space(act_space)
+    except Exception as exc:  # a SpaceError, bad JSON, an unknown gymnasium id: say it, no traceback
+        raise SystemExit(f"agentsdk serve: {type(exc).__name__}: {exc}") from exc
     batch = int(cfg.training.get("train_batch_size_per_learner",
                                  cfg.training.get("train_batch_size", DEFAULT_TRAIN_BATCH)))
     lag = cfg.max_policy_lag if cfg.max_policy_lag is not None else DEFAULT_POLICY_LAG.get(cfg.algo, -1)
-    from agentsdk_server.validation import Limits
 
     store = None
     if cfg.checkpoint_dir:  # the inbox on disk: acknowledged steps survive a crash (server/inbox_store.py)

@@ -174,3 +174,16 @@ def test_policy_long_poll_waits_then_answers_304(server):
     assert resp.status_code == 304 and time.monotonic() - start >= 1.4
     resp = httpx.get(server.address + "/v1/policy", headers={**headers, "Agentsdk-Wait": "soon"})
     assert resp.status_code == 400 and "Agentsdk-Wait" in error_of(resp)["message"]
+
+
+def test_bad_server_options_fail_fast_with_a_message():
+    import subprocess
+    import sys
+
+    for args, needle in ((["--env", "CartPole-v1", "--algo", "DQN"], "not supported yet"),
+                         ([], "give --env"),
+                         (["--observation-space", '{"type": "Discrete", "n": 3}', "--action-space",
+                           '{"type": "Tuple", "spaces": [{"type": "Discrete", "n": 2}]}'], "cannot be trained yet")):
+        done = subprocess.run([sys.executable, "-m", "agentsdk.cli", "serve", *args], capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode != 0 and needle in done.stderr + done.stdout, (args, done.stderr)
