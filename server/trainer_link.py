@@ -60,7 +60,6 @@ class ServerSide:
         self.state = state
         self.on_progress = on_progress
         self.on_finish = on_finish
-        self.policy_published = threading.Event()
         self.thread = threading.Thread(target=self._serve, name="trainer-link", daemon=True)
 
     def start(self) -> None:
@@ -81,7 +80,6 @@ class ServerSide:
                 elif op == "policy":
                     self.state.publish(load_policy(msg["version"], msg["onnx"], msg["contract"],
                                                    self.state.run_id))
-                    self.policy_published.set()
                 elif op == "progress":
                     self.state.training = msg
                     self.on_progress(msg)
