@@ -54,6 +54,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from agentsdk_client._spool import prepare_database
+
 INBOX_FILE = "inbox.sqlite3"
 SCHEMA_VERSION = 1
 
@@ -108,24 +110,7 @@ class InboxStore:
         return cls(path, remember)
 
     def _setup(self) -> None:
-        db = self._db
-        db.execute("PRAGMA locking_mode = EXCLUSIVE")
-        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise sqlite3.OperationalError(f"journal_mode WAL not available (got {mode})")
-        db.execute("PRAGMA synchronous = FULL")
-        db.execute("BEGIN IMMEDIATE")  # takes the write lock now, and keeps it (EXCLUSIVE)
-        try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise sqlite3.DatabaseError(f"inbox schema {version} is newer than this server's {SCHEMA_VERSION}")
-            for statement in _SCHEMA.strip().split(";\n"):
-                db.execute(statement)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        prepare_database(self._db, _SCHEMA, SCHEMA_VERSION, "inbox")
 
     # -- reading back ------------------------------------------------------------------
 
