@@ -469,10 +469,9 @@ def check_trainable_action_space(space: Space) -> None:
 
 
 def action_dist_size(space: Space) -> int:
-    """Width of the policy's distribution inputs for this action space."""
-    if isinstance(space, Box):
-        return 2 * space.flat_size
-    return space.flat_size if not isinstance(space, MultiBinary) else 2 * space.flat_size
+    """Width of the policy's distribution inputs: logits of every choice, or mean and log_std."""
+    _, shape, high = policy_action_layout(space)
+    return int(high.sum()) if high is not None else 2 * shape[0]
 
 
 def unsquash_box(raw: np.ndarray, space: Box) -> np.ndarray:
