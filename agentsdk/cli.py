@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import os
 import sys
 
-from .config import ServerConfig, env_var, fields, load_config
+from agentsdk_server.config import ConfigError, ServerConfig, cli_flag, env_var, fields, kind_of, load_config
 
 SERVE_EXAMPLE = """example:
   agentsdk serve --env CartPole-v1 --port 9900 --checkpoint-dir runs/cartpole --stop-return 450
@@ -18,26 +18,17 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
                         "'training': AlgorithmConfig fields). [env AGENTSDK_CONFIG]")
     defaults = ServerConfig()
     for f in fields():
-        flag = "--" + f.name.replace("_", "-")
         help_text = f"{f.metadata['help']} [default: {getattr(defaults, f.name)!r}; env {env_var(f.name)}]"
-        kind = str(f.type)
-        if kind == "bool":
-            parser.add_argument(flag, action="store_true", default=None, help=help_text)
-        elif kind.startswith("dict"):
-            parser.add_argument(flag, metavar="JSON", default=None, help=help_text)
-        else:
-            cast = int if kind.startswith("int") else float if kind.startswith("float") else str
-            parser.add_argument(flag, type=cast, default=None, help=help_text)
+        if kind_of(f) == "bool":
+            parser.add_argument(cli_flag(f.name), action="store_true", default=None, help=help_text)
+        else:  # the value is parsed by the config's one parser, like the environment's
+            metavar = "JSON" if kind_of(f) == "dict" else f.name.upper()
+            parser.add_argument(cli_flag(f.name), metavar=metavar, default=None, help=help_text)
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
-    import json
-    import os
-
-    overrides = {f.name: getattr(args, f.name) for f in fields()}
-    if isinstance(overrides.get("training"), str):
-        overrides["training"] = json.loads(overrides["training"])
-    return load_config(args.config or os.environ.get("AGENTSDK_CONFIG"), overrides)
+    return load_config(args.config or os.environ.get("AGENTSDK_CONFIG"),
+                       {f.name: getattr(args, f.name) for f in fields()})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,11 +52,13 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "serve":
-        from .serve import serve
+        from agentsdk_server.serve import serve
 
-        cfg = config_from_args(args)
-        if cfg.port is None:
-            cfg = dataclasses.replace(cfg, port=ServerConfig().port)
+        try:
+            cfg = config_from_args(args)
+        except ConfigError as exc:
+            print(f"agentsdk serve: {exc}", file=sys.stderr)
+            return 2
         return serve(cfg)
     if args.command == "demo":
         from .demo import run_demo

@@ -2,7 +2,7 @@
 
 uvicorn (same version, same options as ``agentsdk serve``: asyncio loop, h11,
 no access log, no lifespan) + starlette, one route: ``POST /echo`` reads the
-body, decodes it with the protocol codec (``agentsdk_client._codec``, which the
+body, decodes it with the protocol codec (``agentsdk_client.protocol.codec``, which the
 server uses too) and answers the re-encoded message. Run as a process:
 
     python benchmarks/_echo_server.py PORT
@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from agentsdk_client._codec import decode, encode
+from agentsdk_client.protocol.codec import decode, encode
 
 
 async def echo(request: Request) -> Response:

@@ -33,9 +33,10 @@ from agentsdk_client import (
     decode,
     encode,
 )
-from agentsdk_client._distributions import Categorical
-from agentsdk_client._spaces import spec_to_json
 from agentsdk_client._uploader import Uploader
+from agentsdk_client.protocol.chunk import ExperienceChunk
+from agentsdk_client.protocol.distributions import Categorical
+from agentsdk_client.protocol.spec import spec_to_json
 
 OBS_SPACE = Box(np.array([-4.8, -np.inf, -0.42, -np.inf], np.float32),
                 np.array([4.8, np.inf, 0.42, np.inf], np.float32), (4,), np.float32)
@@ -386,12 +387,13 @@ def test_misuse_is_reported_clearly() -> None:
 
 # -- uploader ---------------------------------------------------------------------------
 
-def fake_chunk(steps: int = 2, tag: int = 0) -> dict[str, Any]:
-    return {"episode_id": f"e{tag}", "agent_id": "agent0", "chunk_index": 0,
-            "observations": np.zeros((steps + 1, 4), np.float32), "policy_actions": np.zeros(steps, np.int64),
-            "rewards": np.full(steps, tag, np.float32), "terminated": True, "truncated": False,
-            "logp": np.zeros(steps, np.float32), "dist_inputs": np.zeros((steps, 2), np.float32),
-            "policy_versions": np.ones(steps, np.int64)}
+def fake_chunk(steps: int = 2, tag: int = 0) -> ExperienceChunk:
+    return ExperienceChunk(
+        episode_id=f"e{tag}", agent_id="agent0", chunk_index=0,
+        observations=np.zeros((steps + 1, 4), np.float32), policy_actions=np.zeros(steps, np.int64),
+        rewards=np.full(steps, tag, np.float32), terminated=True, truncated=False,
+        logp=np.zeros(steps, np.float32), dist_inputs=np.zeros((steps, 2), np.float32),
+        policy_versions=np.ones(steps, np.int64))
 
 
 class ScriptedSend:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, ServerProcess
+from conftest import ROOT, ServerProcess, logged_server
 
 BRIDGE = ROOT / "examples" / "unity_bridge"
 APP = BRIDGE / "bin" / "app.exe"
@@ -71,7 +71,7 @@ def test_csharp_client_unit_checks_pass(built):
 
 @pytest.fixture(scope="module")
 def token_server(tmp_path_factory) -> ServerProcess:
-    server = ServerProcess(tmp_path_factory.mktemp("csharp"), "--env", "CartPole-v1", token=TOKEN, name="token-server")
+    server = logged_server(tmp_path_factory.mktemp("csharp"), "--env", "CartPole-v1", token=TOKEN, name="token-server")
     try:
         yield server.wait_healthy()
     finally:

@@ -27,8 +27,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agentsdk_client._codec import DTYPES, CodecError, decode, encode
-from agentsdk_client._spaces import Box, Discrete, spec_to_json
+from agentsdk_client.protocol.codec import DTYPES, CodecError, decode, encode
+from agentsdk_client.protocol.spaces import Box, Discrete
+from agentsdk_client.protocol.spec import spec_to_json
 
 VECTORS = {p.name: p.read_bytes() for p in sorted((Path(__file__).parent / "vectors").glob("*.msgpack"))}
 EXAMPLES = int(os.environ.get("AGENTSDK_FUZZ_EXAMPLES", "500"))
@@ -152,15 +153,15 @@ def app_client() -> Any:
     pytest.importorskip("onnxruntime")
     from starlette.testclient import TestClient
 
-    from agentsdk_server.app import create_app
-    from agentsdk_server.inbox import Inbox
-    from agentsdk_server.inference import BatchedInference, load_policy
-    from agentsdk_server.state import ServerState
-    from agentsdk_server.validation import Limits
+    from agentsdk_client.protocol.limits import Limits
+    from agentsdk_server.front.app import create_app
+    from agentsdk_server.front.inbox import Inbox
+    from agentsdk_server.front.inference import BatchedInference, load_policy
+    from agentsdk_server.front.state import ServerState
 
     state = ServerState(
         observation_space=OBS_SPACE, action_space=ACT_SPACE, algorithm="PPO",
-        limits=Limits(max_batch=64, max_chunks=16, max_chunk_steps=512), max_body_bytes=1 << 20,
+        limits=Limits(max_body_bytes=1 << 20, max_batch=64, max_chunks=16, max_chunk_steps=512),
         inbox=Inbox(capacity_steps=10_000_000, max_policy_lag=1), inference=BatchedInference(ACT_SPACE, seed=0),
     )
     contract = {"protocol": "1.0", "policy_version": 0, "algorithm": "PPO",

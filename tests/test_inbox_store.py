@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
-from agentsdk_server.inbox import Inbox, InboxClosed
-from agentsdk_server.inbox_store import INBOX_FILE, InboxStore, InboxStoreError
+from agentsdk_client.protocol.chunk import ExperienceChunk
+from agentsdk_server.front.inbox import Inbox, InboxClosed
+from agentsdk_server.front.inbox_store import INBOX_FILE, InboxStore, InboxStoreError
 
 
-def chunk(t: int = 200, version: int = 0) -> dict[str, Any]:
+def chunk(t: int = 200, version: int = 0) -> ExperienceChunk:
     """A chunk as validation hands it to the inbox (CartPole-shaped)."""
-    return {"episode_id": uuid.uuid4().hex, "agent_id": "agent0", "chunk_index": 0,
-            "obs": np.random.default_rng(t).normal(size=(t + 1, 4)).astype(np.float32),
-            "actions": np.zeros(t, np.int64), "rewards": np.ones(t, np.float32), "terminated": True,
-            "truncated": False, "logp": np.full(t, -0.69, np.float32), "dist_inputs": np.zeros((t, 2), np.float32),
-            "policy_versions": np.full(t, version, np.int64)}
+    return ExperienceChunk(
+        episode_id=uuid.uuid4().hex, agent_id="agent0", chunk_index=0,
+        observations=np.random.default_rng(t).normal(size=(t + 1, 4)).astype(np.float32),
+        policy_actions=np.zeros(t, np.int64), rewards=np.ones(t, np.float32), terminated=True, truncated=False,
+        logp=np.full(t, -0.69, np.float32), dist_inputs=np.zeros((t, 2), np.float32),
+        policy_versions=np.full(t, version, np.int64))
 
 
 def open_inbox(directory: Path, *, resume: bool, remember: int = 1000, lag: int = 1) -> Inbox:
@@ -34,7 +35,7 @@ def test_restart_gets_back_queue_seen_ids_and_counters(tmp_path: Path) -> None:
     assert inbox.put("b2", [chunk(100)], 100) == (100, False)
     assert inbox.put("b1", sent, 350) == (0, True)
     taken = inbox.take(max_steps=100)  # the oldest chunk only: 200 steps > 100, but at least one
-    assert [len(c["rewards"]) for c in taken] == [200]
+    assert [c.steps for c in taken] == [200]
     inbox.close_store()  # a SIGKILL would lose only the duplicate count (saved with the next commit)
 
     again = open_inbox(tmp_path, resume=True)
@@ -43,9 +44,9 @@ def test_restart_gets_back_queue_seen_ids_and_counters(tmp_path: Path) -> None:
     assert (c.steps_delivered, again.steps_queued) == (200, 250)
     assert again.put("b1", sent, 350) == (0, True)  # still a duplicate after the restart
     rest = again.take(max_steps=1000)
-    assert [len(x["rewards"]) for x in rest] == [150, 100]
-    np.testing.assert_array_equal(rest[0]["obs"], sent[1]["obs"])
-    assert rest[0]["episode_id"] == sent[1]["episode_id"] and rest[0]["terminated"] is True
+    assert [x.steps for x in rest] == [150, 100]
+    np.testing.assert_array_equal(rest[0].observations, sent[1].observations)
+    assert rest[0].episode_id == sent[1].episode_id and rest[0].terminated is True
     assert again.put("b3", [chunk(10)], 10) == (10, False)  # new rows after reloaded ones keep their order
     again.close()
     with pytest.raises(InboxClosed):  # durable: stops handing over at once, the rest stays on disk
@@ -63,7 +64,7 @@ def test_stale_chunks_are_counted_and_removed(tmp_path: Path) -> None:
     inbox.put("old", [chunk(50, version=0)], 50)
     inbox.put("new", [chunk(60, version=3)], 60)
     inbox.set_newest_version(3)
-    assert [len(c["rewards"]) for c in inbox.take(max_steps=1000)] == [60]
+    assert [c.steps for c in inbox.take(max_steps=1000)] == [60]
     inbox.close_store()
     again = open_inbox(tmp_path, resume=True)
     assert (again.counters.steps_stale, again.counters.steps_delivered, again.steps_queued) == (50, 60, 0)

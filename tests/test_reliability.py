@@ -89,7 +89,7 @@ def test_server_down_a_minute_then_back_nothing_lost_nothing_twice(start_server,
             pace.wait(0.01)
         acked_by_first = client.stats.steps_acknowledged
 
-        second = start_server("--env", "CartPole-v1", "--inbox-batches", "50", "--port", str(port), wait=False)
+        second = start_server("--env", "CartPole-v1", "--inbox-batches", "50", port=port, wait=False)
         second.port, second.address = port, f"http://127.0.0.1:{port}"
         second.wait_healthy()
         for _ in range(40):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from agentsdk_client import PolicyClient, decode, encode
-from agentsdk_client._distributions import distribution_for
+from agentsdk_client.protocol.distributions import distribution_for
 
 pytestmark = pytest.mark.e2e
 

@@ -129,7 +129,7 @@ def test_sigkill_then_resume_loses_nothing_and_counts_once(start_server, tmp_pat
         checkpointed = json.loads((ckpt / "checkpoint" / "agentsdk.json").read_text())["policy_version"]
         assert checkpointed >= 2, checkpointed
 
-        second = start_server(*args, "--resume", "--port", str(port), wait=False)
+        second = start_server(*args, "--resume", port=port, wait=False)
         second.port, second.address = port, f"http://127.0.0.1:{port}"
         second.wait_healthy()
         version = decode(httpx.get(second.address + "/v1/info", timeout=5).content)["policy_version"]

@@ -7,10 +7,12 @@
         action = client.get_action(episode, obs)
         client.log_returns(episode, reward)
         client.end_episode(episode, last_obs)
+
+What the client shares with the server (codec, spaces, the policy contract,
+...) is the public ``agentsdk_client.protocol`` package.
 """
 
 from ._client import ClientStats, PolicyClient
-from ._codec import CodecError, decode, encode
 from ._errors import (
     AgentsdkError,
     APIError,
@@ -25,21 +27,26 @@ from ._errors import (
     UsageError,
     VersionMismatch,
 )
-from ._spaces import (
+from ._version import __version__
+from .protocol import (
+    PROTOCOL_VERSION,
     Box,
+    CodecError,
     Dict,
     Discrete,
     MultiBinary,
     MultiDiscrete,
+    ServerInfo,
     Space,
     SpaceError,
     Tuple,
+    decode,
+    encode,
     space_from_spec,
 )
-from ._version import PROTOCOL_VERSION, __version__
 
 __all__ = [
-    "PolicyClient", "ClientStats",
+    "PolicyClient", "ClientStats", "ServerInfo",
     "PROTOCOL_VERSION", "__version__",
     "encode", "decode", "CodecError",
     "Space", "Box", "Discrete", "MultiDiscrete", "MultiBinary", "Dict", "Tuple", "SpaceError",

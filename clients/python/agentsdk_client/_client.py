@@ -13,20 +13,20 @@ from typing import Any
 import httpx
 import numpy as np
 
-from ._codec import encode
 from ._coerce import make_coercer
 from ._errors import AuthenticationError, ProtocolError, UsageError, VersionMismatch
 from ._local_policy import Decision, LocalPolicy
-from ._spaces import Box, Discrete, Space, SpaceError, check_trainable_action_space, space_from_spec
 from ._spool import Spool
 from ._trajectory import StepStream, check_reward
 from ._transport import Transport
 from ._uploader import DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_STEPS, Uploader
-from ._version import PROTOCOL_VERSION
+from .protocol.codec import encode
+from .protocol.constants import DEFAULT_AGENT_ID, PROTOCOL_VERSION, major
+from .protocol.info import ServerInfo
+from .protocol.policy_form import check_trainable_action_space
+from .protocol.spaces import Box, Discrete, Space, SpaceError
 
 log = logging.getLogger("agentsdk_client")
-
-DEFAULT_AGENT = "agent0"
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,6 @@ class _Episode:
         self.training = training
         self.streams: dict[str, StepStream] = {}
         self.ended: set[str] = set()
-
-
-def _major(version: str) -> str:
-    return version.split(".", 1)[0]
 
 
 class PolicyClient:
@@ -145,16 +141,12 @@ class PolicyClient:
         self._uploader: Uploader | None = None
         spool = Spool(spool_dir, max_bytes=max_spool_bytes) if spool_dir is not None else None
         try:
-            self.info = self._handshake(token)
-            self.observation_space: Space = self._space("observation_space")
-            self.action_space: Space = self._space("action_space")
-            try:
-                check_trainable_action_space(self.action_space)
-            except SpaceError as exc:
-                raise ProtocolError(f"the server announced an action space this client cannot act in: {exc}") from exc
-            limits = self.info.get("limits") if isinstance(self.info.get("limits"), dict) else {}
-            self.max_chunk_steps = min(max_chunk_steps, int(limits.get("max_chunk_steps", max_chunk_steps)))
-            self._policy_version = int(self.info.get("policy_version", 0))
+            self.info: ServerInfo = self._handshake(token)
+            self.observation_space: Space = self.info.observation_space
+            self.action_space: Space = self.info.action_space
+            limits = self.info.limits
+            self.max_chunk_steps = min(max_chunk_steps, limits.max_chunk_steps)
+            self._policy_version = self.info.policy_version
             if inference_mode == "local":
                 self._local = LocalPolicy(self._transport, self.observation_space, self.action_space,
                                           update_interval=update_interval, seed=seed,
@@ -162,8 +154,8 @@ class PolicyClient:
             self._uploader = Uploader(
                 self._send_experience,
                 client_id=self.client_id,
-                max_chunks=int(limits.get("max_chunks", 64)),
-                max_body_bytes=int(limits.get("max_body_bytes", 8 << 20)),
+                max_chunks=limits.max_chunks,
+                max_body_bytes=limits.max_body_bytes,
                 max_queued_steps=max_queued_steps,
                 max_queued_bytes=max_queued_bytes,
                 max_queued_chunks=max_queued_chunks,
@@ -188,7 +180,8 @@ class PolicyClient:
 
     # -- set-up ------------------------------------------------------------------------
 
-    def _handshake(self, token: str | None) -> dict[str, Any]:
+    def _handshake(self, token: str | None) -> ServerInfo:
+        """GET /v1/info: the server's spaces, limits and version, checked before anything else."""
         try:
             _, _, info = self._transport.request("GET", "/v1/info")
         except AuthenticationError as exc:
@@ -200,18 +193,20 @@ class PolicyClient:
             raise ProtocolError(f"GET /v1/info at {self._transport.address} did not answer with agentsdk "
                                 "server info; is this an agentsdk server?")
         theirs = info["protocol"]
-        if _major(theirs) != _major(PROTOCOL_VERSION):
+        if major(theirs) != major(PROTOCOL_VERSION):
             raise VersionMismatch(
                 f"the server at {self._transport.address} speaks agentsdk protocol {theirs}, this client "
                 f"speaks {PROTOCOL_VERSION}; install a client and server of the same major version"
             )
-        return info
-
-    def _space(self, key: str) -> Space:
         try:
-            return space_from_spec(self.info.get(key), key)
+            parsed = ServerInfo.from_wire(info)
+        except ValueError as exc:  # SpaceError included
+            raise ProtocolError(f"GET /v1/info at {self._transport.address}: {exc}") from exc
+        try:
+            check_trainable_action_space(parsed.action_space)
         except SpaceError as exc:
-            raise ProtocolError(f"GET /v1/info: bad {key}: {exc}") from exc
+            raise ProtocolError(f"the server announced an action space this client cannot act in: {exc}") from exc
+        return parsed
 
     # -- properties --------------------------------------------------------------------
 
@@ -259,7 +254,7 @@ class PolicyClient:
             self._episodes[episode_id] = _Episode(bool(training_enabled))
         return episode_id
 
-    def get_action(self, episode_id: str, observation: Any, *, agent_id: str = DEFAULT_AGENT,
+    def get_action(self, episode_id: str, observation: Any, *, agent_id: str = DEFAULT_AGENT_ID,
                    deterministic: bool = False) -> Any:
         """The action for ``observation`` (int for Discrete, an array for Box and the like).
 
@@ -277,7 +272,7 @@ class PolicyClient:
         return decision[0]
 
     def log_action(self, episode_id: str, observation: Any, action: Any, *,
-                   agent_id: str = DEFAULT_AGENT) -> None:
+                   agent_id: str = DEFAULT_AGENT_ID) -> None:
         """Record an action the app chose itself (off-policy); its logp comes from the policy.
 
         Remote mode asks the server to evaluate it (one ``POST /v1/act``).
@@ -293,7 +288,7 @@ class PolicyClient:
             self._record(episode, episode_id, agent_id, obs, decision)
 
     def log_returns(self, episode_id: str, reward: float, info: dict[str, Any] | None = None, *,
-                    agent_id: str = DEFAULT_AGENT) -> None:
+                    agent_id: str = DEFAULT_AGENT_ID) -> None:
         """Add ``reward`` to the agent's last step (several calls add up). ``info`` is not uploaded."""
         episode = self._episode(episode_id)
         value = check_reward(reward)
@@ -306,7 +301,7 @@ class PolicyClient:
                                  "its first get_action/log_action")
             stream.add_reward(value)
 
-    def end_episode(self, episode_id: str, observation: Any, *, agent_id: str = DEFAULT_AGENT,
+    def end_episode(self, episode_id: str, observation: Any, *, agent_id: str = DEFAULT_AGENT_ID,
                     truncated: bool = False) -> None:
         """End the agent's part of the episode at ``observation`` (terminated unless ``truncated``).
 

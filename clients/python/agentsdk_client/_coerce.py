@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._errors import UsageError
-from ._spaces import Box, Space, SpaceError
+from .protocol.spaces import Box, Space, SpaceError
 
 Coercer = Callable[[Any], Any]
 

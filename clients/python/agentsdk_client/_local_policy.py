@@ -13,7 +13,6 @@ onnxruntime is imported here, lazily, only when local mode is asked for.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -22,42 +21,22 @@ from typing import Any
 
 import numpy as np
 
-from ._distributions import PY_CATEGORICAL_MAX, distribution_for, sample_categorical_row
 from ._errors import AgentsdkError, ProtocolError, UsageError
-from ._spaces import (
-    Box,
-    Discrete,
-    Space,
-    SpaceError,
-    action_dist_size,
-    from_policy_actions,
-    space_from_spec,
-    spec_from_json,
-    to_policy_actions,
-)
 from ._transport import Transport
+from .protocol.constants import WAIT_HEADER
+from .protocol.distributions import Sampler
+from .protocol.onnx_policy import PolicyContract, open_session, read_contract
+from .protocol.policy_form import action_dist_size
+from .protocol.spaces import Box, Space, SpaceError
 
 log = logging.getLogger("agentsdk_client")
 
-CONTRACT_KEY = "agentsdk_contract"
-WAIT_HEADER = "Agentsdk-Wait"
 # Each long poll lasts at most this long: bounds how long close() waits for the thread.
 LONG_POLL_S = 2.0
 
 
 # (env action, policy-form action, logp, dist_inputs row, policy version)
 Decision = tuple[Any, Any, float, Any, int]
-
-
-def _import_onnxruntime() -> Any:
-    try:
-        import onnxruntime
-    except ImportError as exc:
-        raise UsageError(
-            "inference_mode='local' needs onnxruntime: pip install 'agentsdk-client[onnx]' "
-            "(or use inference_mode='remote')"
-        ) from exc
-    return onnxruntime
 
 
 class _Model:
@@ -67,21 +46,19 @@ class _Model:
 
     def __init__(self, version: int, onnx_bytes: bytes, obs_space: Space, action_space: Space,
                  etag: str = "") -> None:
-        ort = _import_onnxruntime()
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
         try:
-            session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+            session = open_session(onnx_bytes)
+        except ImportError as exc:
+            raise UsageError("inference_mode='local' needs onnxruntime: pip install 'agentsdk-client[onnx]' "
+                             "(or use inference_mode='remote')") from exc
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ProtocolError(f"policy version {version} is not a loadable ONNX model: {exc}") from exc
-        contract = _read_contract(session, version)
-        _check_contract(contract, version, obs_space, action_space)
+        contract = _contract(session, version, obs_space, action_space)
         self.version = version
         self.etag = etag
         self.session = session
-        self.input_name = str(contract.get("input_name", "obs"))
-        self.outputs = [str(contract.get("output_name", "dist_inputs"))]
+        self.input_name = contract.input_name
+        self.outputs = [contract.output_name]
         # InferenceSession.run re-validates its arguments on every call; the bound C
         # session skips that (about 1 us of a 4 us CartPole run). Fall back if absent.
         inner = getattr(session, "_sess", None)
@@ -99,55 +76,17 @@ class _Model:
                 pass
 
 
-def _read_contract(session: Any, version: int) -> dict[str, Any]:
-    text = session.get_modelmeta().custom_metadata_map.get(CONTRACT_KEY)
-    if text is None:
-        raise ProtocolError(f"policy version {version} has no '{CONTRACT_KEY}' metadata")
+def _contract(session: Any, version: int, obs_space: Space, action_space: Space) -> PolicyContract:
     try:
-        contract = json.loads(text)
-    except ValueError as exc:
-        raise ProtocolError(f"policy version {version}: '{CONTRACT_KEY}' is not JSON") from exc
-    if not isinstance(contract, dict):
-        raise ProtocolError(f"policy version {version}: '{CONTRACT_KEY}' is not a JSON object")
-    return contract
-
-
-def _check_contract(contract: dict[str, Any], version: int, obs_space: Space, action_space: Space) -> None:
-    try:
-        model_obs = space_from_spec(spec_from_json(contract.get("observation_space")), "observation_space")
-        model_act = space_from_spec(spec_from_json(contract.get("action_space")), "action_space")
-    except (SpaceError, ValueError, TypeError) as exc:
-        raise ProtocolError(f"policy version {version}: bad space in its contract: {exc}") from exc
-    if model_obs != obs_space or model_act != action_space:
+        contract = read_contract(session)
+    except (SpaceError, ValueError) as exc:
+        raise ProtocolError(f"policy version {version}: {exc}") from exc
+    if not contract.fits(obs_space, action_space):
         raise ProtocolError(
-            f"policy version {version} was exported for observations {model_obs!r} and actions "
-            f"{model_act!r}, but the server announced {obs_space!r} and {action_space!r}"
+            f"policy version {version} was exported for observations {contract.observation_space!r} and "
+            f"actions {contract.action_space!r}, but the server announced {obs_space!r} and {action_space!r}"
         )
-
-
-class _Sampler:
-    """Turns [1, D] distribution inputs into a decision for one action space."""
-
-    def __init__(self, action_space: Space, rng: np.random.Generator) -> None:
-        self.space = action_space
-        self.dist = distribution_for(action_space)
-        self.rng = rng
-        self.python_categorical = isinstance(action_space, Discrete) and action_space.n <= PY_CATEGORICAL_MAX
-
-    def sample(self, dist_inputs: np.ndarray, deterministic: bool) -> tuple[Any, Any, float]:
-        """Returns (env action, policy-form action, logp)."""
-        if self.python_categorical:
-            index, logp = sample_categorical_row(dist_inputs[0].tolist(), self.rng, deterministic)
-            return index + self.space.start, index, logp  # type: ignore[attr-defined]
-        policy = self.dist.sample(dist_inputs, self.rng, deterministic)
-        logp = float(self.dist.logp(dist_inputs, policy)[0])
-        env = self.space.unstack(from_policy_actions(self.space, policy, 1), 1)[0]
-        return env, policy[0], logp
-
-    def logp(self, dist_inputs: np.ndarray, action: Any) -> tuple[Any, float]:
-        """The policy form of an env action and its logp (for log_action)."""
-        policy = to_policy_actions(self.space, self.space.stack([action]), 1)
-        return policy[0] if policy.ndim > 1 else int(policy[0]), float(self.dist.logp(dist_inputs, policy)[0])
+    return contract
 
 
 class LocalPolicy:
@@ -160,7 +99,7 @@ class LocalPolicy:
         self._transport = transport
         self._obs_space = obs_space
         self._action_space = action_space
-        self._sampler = _Sampler(action_space, np.random.default_rng(seed))
+        self._sampler = Sampler(action_space, np.random.default_rng(seed))
         if isinstance(obs_space, Box):
             size, dtype = obs_space.flat_size, np.float32
             self._flatten = lambda obs: obs.reshape(1, size).astype(dtype, copy=False)
@@ -181,14 +120,15 @@ class LocalPolicy:
     def act(self, obs: Any, deterministic: bool) -> Decision:
         model = self._model  # one read: a swap in between cannot mix two versions
         dist_inputs = model.run(model.outputs, {model.input_name: self._flatten(obs)}, None)[0]  # type: ignore[union-attr]
-        env, policy, logp = self._sampler.sample(dist_inputs, deterministic)
+        env, policy, logp = self._sampler.sample_one(dist_inputs, deterministic)
         return env, policy, logp, dist_inputs[0], model.version  # type: ignore[union-attr]
 
     def evaluate(self, obs: Any, action: Any) -> Decision:
         model = self._model
         dist_inputs = model.run(model.outputs, {model.input_name: self._flatten(obs)}, None)[0]  # type: ignore[union-attr]
-        policy, logp = self._sampler.logp(dist_inputs, action)
-        return action, policy, logp, dist_inputs[0], model.version  # type: ignore[union-attr]
+        policy, logp = self._sampler.evaluate(dist_inputs, self._action_space.stack([action]))
+        row = policy[0] if policy.ndim > 1 else int(policy[0])
+        return action, row, float(logp[0]), dist_inputs[0], model.version  # type: ignore[union-attr]
 
     def refresh(self, wait: float = 0.0) -> bool:
         """Fetch the newest policy; True when a new version was installed.

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from ._errors import UsageError
-from ._spaces import Box, Space
-
-Chunk = dict[str, Any]
+from .protocol.chunk import ExperienceChunk
+from .protocol.policy_form import policy_action_layout
+from .protocol.spaces import Space
 
 
 class StepStream:
@@ -38,7 +38,7 @@ class StepStream:
         self.max_steps = max_steps
         self.chunk_index = 0
         self._obs_space = obs_space
-        self._action_dtype = np.float32 if isinstance(action_space, Box) else np.int64
+        self._action_dtype = policy_action_layout(action_space)[0]
         self._reset()
 
     def _reset(self) -> None:
@@ -53,7 +53,7 @@ class StepStream:
         return len(self.actions)
 
     def add_step(self, obs: Any, policy_action: Any, logp: float, dist_inputs: Any,
-                 version: int) -> Chunk | None:
+                 version: int) -> ExperienceChunk | None:
         """Record a step; returns the previous chunk if it was full (cut at ``obs``)."""
         chunk = self._cut(obs, False, False) if len(self.actions) >= self.max_steps else None
         self.obs.append(obs)
@@ -72,27 +72,27 @@ class StepStream:
             )
         self.rewards[-1] += reward
 
-    def finish(self, obs: Any, truncated: bool) -> Chunk | None:
+    def finish(self, obs: Any, truncated: bool) -> ExperienceChunk | None:
         """Close the episode with its final observation; None when no step is pending."""
         if not self.actions:
             return None
         return self._cut(obs, not truncated, truncated)
 
-    def _cut(self, last_obs: Any, terminated: bool, truncated: bool) -> Chunk:
+    def _cut(self, last_obs: Any, terminated: bool, truncated: bool) -> ExperienceChunk:
         self.obs.append(last_obs)
-        chunk = {
-            "episode_id": self.episode_id,
-            "agent_id": self.agent_id,
-            "chunk_index": self.chunk_index,
-            "observations": self._obs_space.stack(self.obs),
-            "policy_actions": np.asarray(self.actions, dtype=self._action_dtype),
-            "rewards": np.asarray(self.rewards, dtype=np.float32),
-            "terminated": terminated,
-            "truncated": truncated,
-            "logp": np.asarray(self.logp, dtype=np.float32),
-            "dist_inputs": np.asarray(self.dist_inputs, dtype=np.float32),
-            "policy_versions": np.asarray(self.versions, dtype=np.int64),
-        }
+        chunk = ExperienceChunk(
+            episode_id=self.episode_id,
+            agent_id=self.agent_id,
+            chunk_index=self.chunk_index,
+            observations=self._obs_space.stack(self.obs),
+            policy_actions=np.asarray(self.actions, dtype=self._action_dtype),
+            rewards=np.asarray(self.rewards, dtype=np.float32),
+            terminated=terminated,
+            truncated=truncated,
+            logp=np.asarray(self.logp, dtype=np.float32),
+            dist_inputs=np.asarray(self.dist_inputs, dtype=np.float32),
+            policy_versions=np.asarray(self.versions, dtype=np.int64),
+        )
         self.chunk_index += 1
         self._reset()
         return chunk

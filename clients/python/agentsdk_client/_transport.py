@@ -25,11 +25,10 @@ from typing import Any
 
 import httpx
 
-from ._codec import CodecError, decode, encode
 from ._errors import ProtocolError, ServerUnavailable, TransportError, UsageError, error_from_response
-from ._version import PROTOCOL_HEADER, PROTOCOL_VERSION, __version__
-
-MSGPACK = "application/msgpack"
+from ._version import __version__
+from .protocol.codec import CodecError, decode, encode
+from .protocol.constants import MEDIA_TYPE, PROTOCOL_HEADER, PROTOCOL_VERSION
 
 # Failures of a kept-alive connection that the server closed in between: safe to
 # retry once on a fresh connection (every agentsdk request is idempotent: act is
@@ -93,8 +92,8 @@ class Transport:
         self.timeout = float(timeout)
         headers = {
             PROTOCOL_HEADER: PROTOCOL_VERSION,
-            "Content-Type": MSGPACK,
-            "Accept": MSGPACK,
+            "Content-Type": MEDIA_TYPE,
+            "Accept": MEDIA_TYPE,
             "User-Agent": f"agentsdk-client/{__version__}",
         }
         if token:

@@ -46,9 +46,10 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from ._codec import CodecError, decode, encode
 from ._errors import AgentsdkError, BadRequest, PayloadTooLarge, RateLimited
 from ._spool import Spool
+from .protocol.chunk import ExperienceChunk
+from .protocol.codec import CodecError, decode, encode
 
 log = logging.getLogger("agentsdk_client")
 
@@ -94,7 +95,7 @@ class _Item:
 
     __slots__ = ("seq", "steps", "chunk", "data", "nbytes")
 
-    def __init__(self, seq: int, steps: int, chunk: dict[str, Any] | None, nbytes: int = 0) -> None:
+    def __init__(self, seq: int, steps: int, chunk: ExperienceChunk | None, nbytes: int = 0) -> None:
         self.seq = seq
         self.steps = steps
         self.chunk = chunk
@@ -172,9 +173,9 @@ class Uploader:
 
     # -- app side ----------------------------------------------------------------------
 
-    def submit(self, chunk: dict[str, Any]) -> None:
-        steps = len(chunk["rewards"])
-        item_bytes = _nbytes(chunk)
+    def submit(self, chunk: ExperienceChunk) -> None:
+        steps = chunk.steps
+        item_bytes = _nbytes(chunk.to_wire())
         with self._cond:
             if self._stopping:
                 raise RuntimeError("uploader is closed")
@@ -293,7 +294,7 @@ class Uploader:
         for index, item in enumerate(items):
             if item.chunk is not None:
                 try:
-                    item.data = encode(item.chunk)
+                    item.data = encode(item.chunk.to_wire())
                 except CodecError as exc:
                     self._resolve_rejected(item.steps, f"chunk could not be encoded: {exc}")
                     continue

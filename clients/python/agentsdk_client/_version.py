@@ -1,4 +1,1 @@
-__version__ = "0.1.0"
-# The wire protocol this client speaks (PROTOCOL.md). Sent as the Agentsdk-Protocol header.
-PROTOCOL_VERSION = "1.0"
-PROTOCOL_HEADER = "Agentsdk-Protocol"
+__version__ = "0.1.0"  # the agentsdk-client distribution (the protocol version is protocol.constants)

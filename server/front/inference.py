@@ -1,8 +1,8 @@
 """Remote inference: the published ONNX policy, run with onnxruntime, batched.
 
 The server acts with exactly the artifact clients download (GET /v1/policy),
-through the same numpy distributions the Python client uses locally, so
-remote and local actions agree.
+opened with the same session recipe and sampled with the same ``Sampler``
+the Python client uses locally, so remote and local actions agree.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
-from agentsdk_client._distributions import PY_CATEGORICAL_MAX, distribution_for, sample_categorical_row
-from agentsdk_client._spaces import Discrete, Space, from_policy_actions, to_policy_actions
+from agentsdk_client.protocol.constants import ONNX_INPUT
+from agentsdk_client.protocol.distributions import Sampler
+from agentsdk_client.protocol.onnx_policy import open_session
+from agentsdk_client.protocol.spaces import Space
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,8 @@ class Policy:
 
     version: int
     onnx: bytes
-    contract: dict[str, Any]
-    session: ort.InferenceSession
+    contract: dict[str, Any]  # JSON form, as embedded in the model
+    session: Any  # onnxruntime.InferenceSession
     run_id: str = ""
 
     @property
@@ -35,11 +36,7 @@ class Policy:
 
 
 def load_policy(version: int, onnx: bytes, contract: dict[str, Any], run_id: str = "") -> Policy:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
-    return Policy(version, onnx, contract, session, run_id)
+    return Policy(version, onnx, contract, open_session(onnx), run_id)
 
 
 class BatchedInference:
@@ -52,11 +49,8 @@ class BatchedInference:
     """
 
     def __init__(self, action_space: Space, seed: int | None = None) -> None:
-        self.action_space = action_space
-        self.distribution = distribution_for(action_space)
-        self.python_categorical = isinstance(action_space, Discrete) and action_space.n <= PY_CATEGORICAL_MAX
+        self.sampler = Sampler(action_space, np.random.default_rng(seed))
         self.policy: Policy | None = None
-        self.rng = np.random.default_rng(seed)
         self._pending: list[tuple[np.ndarray, asyncio.Future]] = []
         self.active = 0  # act requests being handled (the app counts them)
         self.batches_run = 0
@@ -78,7 +72,7 @@ class BatchedInference:
         assert policy is not None, "the app answers 503 until the first policy is published"
         obs = pending[0][0] if len(pending) == 1 else np.concatenate([p[0] for p in pending])
         try:
-            out = policy.session.run(None, {"obs": obs})[0]
+            out = policy.session.run(None, {ONNX_INPUT: obs})[0]
         except Exception as exc:  # surfaced as a 500 on every request of the batch
             for _, future in pending:
                 future.set_exception(exc)
@@ -91,26 +85,15 @@ class BatchedInference:
             start += len(flat)
 
     def act(self, dist_inputs: np.ndarray, deterministic: bool, given_actions: Any | None) -> dict[str, Any]:
-        """Choose (or evaluate given) actions from distribution inputs."""
-        n = len(dist_inputs)
-        if given_actions is None and n == 1 and self.python_categorical:
-            index, logp = sample_categorical_row(dist_inputs[0].tolist(), self.rng, deterministic)
-            policy_actions = np.array([index], np.int64)
-            return {
-                "actions": policy_actions + self.action_space.start,
-                "policy_actions": policy_actions,
-                "logp": np.array([logp], np.float32),
-                "dist_inputs": dist_inputs,
-            }
+        """Choose (or evaluate given) actions from distribution inputs: the act answer's fields."""
         if given_actions is None:
-            policy_actions = self.distribution.sample(dist_inputs, self.rng, deterministic)
-            actions = from_policy_actions(self.action_space, policy_actions, n)
+            actions, policy_actions, logp = self.sampler.sample(dist_inputs, deterministic)
         else:
-            policy_actions = to_policy_actions(self.action_space, given_actions, n)
             actions = given_actions
+            policy_actions, logp = self.sampler.evaluate(dist_inputs, given_actions)
         return {
             "actions": actions,
             "policy_actions": policy_actions,
-            "logp": self.distribution.logp(dist_inputs, policy_actions),
+            "logp": logp,
             "dist_inputs": np.ascontiguousarray(dist_inputs, np.float32),
         }

@@ -17,9 +17,9 @@ import logging
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, fields, replace
-from typing import Any
 
-from agentsdk_client._codec import decode, encode
+from agentsdk_client.protocol.chunk import ExperienceChunk
+from agentsdk_client.protocol.codec import decode, encode
 
 from .inbox_store import InboxStore
 
@@ -58,7 +58,7 @@ class Inbox:
         self.counters = InboxCounters()
         self.store = store
         self._remember = remember_batches
-        self._chunks: deque[tuple[int, dict[str, Any]]] = deque()  # (seq, chunk); seq keys the store's rows
+        self._chunks: deque[tuple[int, ExperienceChunk]] = deque()  # (seq, chunk); seq keys the store's rows
         self._next_seq = 1
         self._steps = 0
         self._seen: OrderedDict[str, None] = OrderedDict()
@@ -75,17 +75,17 @@ class Inbox:
         self.counters = InboxCounters(**{k: v for k, v in counters.items() if k in known})
         self._seen = OrderedDict.fromkeys(seen[-self._remember:])
         for seq, body in rows:
-            chunk = decode(body)
+            chunk = ExperienceChunk.from_wire(decode(body))
             self._chunks.append((seq, chunk))
-            self._steps += len(chunk["rewards"])
+            self._steps += chunk.steps
         self._next_seq = rows[-1][0] + 1 if rows else 1
 
     @property
     def durable(self) -> bool:
         return self.store is not None
 
-    def _is_stale(self, chunk: dict[str, Any], newest: int) -> bool:
-        return self.max_policy_lag >= 0 and int(chunk["policy_versions"].min()) < newest - self.max_policy_lag
+    def _is_stale(self, chunk: ExperienceChunk, newest: int) -> bool:
+        return self.max_policy_lag >= 0 and int(chunk.policy_versions.min()) < newest - self.max_policy_lag
 
     def set_newest_version(self, version: int) -> None:
         with self._cond:
@@ -99,7 +99,7 @@ class Inbox:
         with self._cond:
             return batch_id in self._seen
 
-    def put(self, batch_id: str, chunks: list[dict[str, Any]], steps: int) -> tuple[int, bool]:
+    def put(self, batch_id: str, chunks: list[ExperienceChunk], steps: int) -> tuple[int, bool]:
         """Queue a whole batch, or nothing. Returns (accepted_steps, duplicate).
 
         With a store this returns only once the batch is committed to disk (one
@@ -111,7 +111,7 @@ class Inbox:
                 return 0, True
             # Already-stale chunks are counted, never queued: they must not crowd out fresh ones.
             fresh = [c for c in chunks if not self._is_stale(c, self.newest_version)]
-            fresh_steps = sum(len(c["rewards"]) for c in fresh)
+            fresh_steps = sum(c.steps for c in fresh)
             # An empty inbox takes any batch, so one large batch cannot starve.
             if fresh_steps and self._steps and self._steps + fresh_steps > self.capacity_steps:
                 self.counters.batches_rejected_full += 1
@@ -123,7 +123,7 @@ class Inbox:
                                batches_accepted=c.batches_accepted + 1)
             seqs = range(self._next_seq, self._next_seq + len(fresh))
             if self.store is not None:  # on disk first: a failed write changes nothing here
-                self.store.add_batch(batch_id, [(seq, len(chunk["rewards"]), encode(chunk))
+                self.store.add_batch(batch_id, [(seq, chunk.steps, encode(chunk.to_wire()))
                                                 for seq, chunk in zip(seqs, fresh, strict=True)], counters)
             self._seen[batch_id] = None
             if len(self._seen) > self._remember:
@@ -135,14 +135,14 @@ class Inbox:
             self._cond.notify_all()
             return steps, False
 
-    def take(self, max_steps: int, timeout: float | None = None) -> list[dict[str, Any]]:
+    def take(self, max_steps: int, timeout: float | None = None) -> list[ExperienceChunk]:
         """Wait for experience, then hand over up to ``max_steps`` fresh steps (at least one chunk).
 
         A durable inbox stops handing over once closed: what is left stays on
         disk for the next run instead of going into a batch the stopping
         trainer would never finish.
         """
-        out: list[dict[str, Any]] = []
+        out: list[ExperienceChunk] = []
         taken = stale = last_seq = 0
         closed = False
         with self._cond:
@@ -154,9 +154,9 @@ class Inbox:
                     if not self._cond.wait(timeout) and not self._chunks:
                         break
                     continue
-                while self._chunks and (not out or taken + len(self._chunks[0][1]["rewards"]) <= max_steps):
+                while self._chunks and (not out or taken + self._chunks[0][1].steps <= max_steps):
                     last_seq, chunk = self._chunks.popleft()
-                    steps = len(chunk["rewards"])
+                    steps = chunk.steps
                     self._steps -= steps
                     if self._is_stale(chunk, self.newest_version):
                         stale += steps

@@ -1,8 +1,14 @@
 """The input reader: an RLlib EnvRunner whose ``sample()`` returns what clients uploaded.
 
 It runs inside the trainer process (local to the RLlib driver). It has no env:
-``sample()`` asks the HTTP process for queued experience over the trainer link
-and turns each chunk into a ``SingleAgentEpisode``. RLlib does the rest.
+``sample()`` asks the front for queued experience over the trainer link and
+turns each chunk into a ``SingleAgentEpisode`` (observations flattened here,
+as the policy sees them). RLlib does the rest.
+
+RLlib constructs the runner itself, so the trainer connects the link to the
+built runner (``runner.connect(link, obs_space)``) before the first
+``train()``; nothing is passed through module globals or the (checkpointed)
+algorithm config.
 
 Facts this relies on (RLlib 2.60, see DESIGN.md): episodes need T+1
 observations and T+1 infos with ``len_lookback_buffer=0``; PPO needs
@@ -14,7 +20,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Collection
-from typing import Any
 
 import ray
 from ray.rllib.core import COMPONENT_RL_MODULE, DEFAULT_MODULE_ID
@@ -27,28 +32,27 @@ from ray.rllib.utils.checkpoints import Checkpointable
 from ray.rllib.utils.metrics import EPISODE_LEN_MEAN, EPISODE_RETURN_MAX, EPISODE_RETURN_MEAN, WEIGHTS_SEQ_NO
 from ray.rllib.utils.metrics.metrics_logger import MetricsLogger
 
-from .trainer_link import TrainerSide
+from agentsdk_client.protocol.chunk import ExperienceChunk
+from agentsdk_client.protocol.spaces import Space
 
-# Set by the trainer process before the algorithm is built: the runner is
-# constructed by RLlib, so this is how it finds its way to the HTTP process.
-LINK: TrainerSide | None = None
+from ..link import TrainerLink
 
 
-def to_episode(chunk: dict[str, Any], observation_space, action_space) -> SingleAgentEpisode:
-    """One uploaded chunk -> one RLlib episode fragment."""
-    t = len(chunk["rewards"])
+def to_episode(chunk: ExperienceChunk, wire_obs_space: Space, observation_space, action_space) -> SingleAgentEpisode:
+    """One uploaded chunk -> one RLlib episode fragment (T steps, T+1 flattened observations)."""
+    t = chunk.steps
     episode = SingleAgentEpisode(
         # Unique per chunk: RLlib's connectors key batch items by episode id.
-        id_=f"{chunk['episode_id']}/{chunk['agent_id']}/{chunk['chunk_index']}",
-        observations=list(chunk["obs"]),
+        id_=f"{chunk.episode_id}/{chunk.agent_id}/{chunk.chunk_index}",
+        observations=list(wire_obs_space.flatten_batch(chunk.observations, t + 1)),
         infos=[{} for _ in range(t + 1)],
-        actions=list(chunk["actions"]),
-        rewards=list(chunk["rewards"]),
-        terminated=chunk["terminated"],
-        truncated=chunk["truncated"],
+        actions=list(chunk.policy_actions),
+        rewards=list(chunk.rewards),
+        terminated=chunk.terminated,
+        truncated=chunk.truncated,
         extra_model_outputs={
-            Columns.ACTION_LOGP: list(chunk["logp"]),
-            Columns.ACTION_DIST_INPUTS: list(chunk["dist_inputs"]),
+            Columns.ACTION_LOGP: list(chunk.logp),
+            Columns.ACTION_DIST_INPUTS: list(chunk.dist_inputs),
         },
         observation_space=observation_space,
         action_space=action_space,
@@ -60,6 +64,7 @@ def to_episode(chunk: dict[str, Any], observation_space, action_space) -> Single
 class ExternalInputEnvRunner(EnvRunner, Checkpointable):
     """Samples by waiting for client uploads; holds a module only as a weights container."""
 
+
     def __init__(self, *, config, **kwargs) -> None:
         super().__init__(config=config, **kwargs)
         self.module = config.get_rl_module_spec(spaces=self.get_spaces(), inference_only=True).build()
@@ -70,32 +75,41 @@ class ExternalInputEnvRunner(EnvRunner, Checkpointable):
         # Steps handed out under the current policy version: RLlib calls sample()
         # until a train batch is full, so ask only for what the batch still lacks.
         self._batch_version, self._batch_steps = -1, 0
+        self.link: TrainerLink | None = None
+        self.wire_observation_space: Space | None = None
+
+    def connect(self, link: TrainerLink, wire_observation_space: Space) -> None:
+        """Read experience from ``link``; chunks carry observations of ``wire_observation_space``."""
+        self.link, self.wire_observation_space = link, wire_observation_space
 
     def assert_healthy(self) -> None:
-        assert LINK is not None, "the trainer link was not set before building the algorithm"
+        if self.link is None:
+            raise RuntimeError("the input reader has no link: call connect(link, space) before training")
 
     def sample(self, **kwargs) -> list[SingleAgentEpisode]:
-        assert LINK is not None
-        if LINK.version != self._batch_version:
-            self._batch_version, self._batch_steps = LINK.version, 0
+        link, space = self.link, self.wire_observation_space
+        if link is None or space is None:
+            raise RuntimeError("the input reader has no link: call connect(link, space) before training")
+        if link.version != self._batch_version:
+            self._batch_version, self._batch_steps = link.version, 0
         wanted = max(self.config.train_batch_size_per_learner - self._batch_steps, 1)
-        chunks = LINK.pull(max_steps=wanted)
-        episodes = [to_episode(c, self.config.observation_space, self.config.action_space) for c in chunks]
+        chunks = link.pull(max_steps=wanted)
+        episodes = [to_episode(c, space, self.config.observation_space, self.config.action_space) for c in chunks]
         steps = sum(len(e) for e in episodes)
         self._batch_steps += steps
         finished = self._track_returns(chunks)
         SingleAgentEnvRunner._increase_sampled_metrics(self, steps, finished)
         return episodes
 
-    def _track_returns(self, chunks: list[dict[str, Any]]) -> int:
+    def _track_returns(self, chunks: list[ExperienceChunk]) -> int:
         finished = 0
         win = self.config.metrics_num_episodes_for_smoothing
         for chunk in chunks:
-            key = f"{chunk['episode_id']}/{chunk['agent_id']}"
+            key = f"{chunk.episode_id}/{chunk.agent_id}"
             ret, length = self._open_episodes.pop(key, (0.0, 0))
-            ret += float(chunk["rewards"].sum())
-            length += len(chunk["rewards"])
-            if chunk["terminated"] or chunk["truncated"]:
+            ret += float(chunk.rewards.sum())
+            length += chunk.steps
+            if chunk.terminated or chunk.truncated:
                 finished += 1
                 self.metrics.log_value(EPISODE_RETURN_MEAN, ret, window=win)
                 self.metrics.log_value(EPISODE_LEN_MEAN, length, window=win)

@@ -3,17 +3,20 @@
 The policy network outputs *distribution inputs* (RLlib's ACTION_DIST_INPUTS);
 this module turns them into actions and log-probabilities exactly as RLlib's
 TorchCategorical / TorchMultiCategorical / TorchDiagGaussian would, so the
-learner's importance ratios start at 1. Server (remote mode) and client (local
-mode) both use this code: one implementation, same actions.
+learner's importance ratios start at 1. ``Sampler`` is the one place where
+actions are drawn: the server (remote act) and the client (local mode) both
+use it, so the same inputs and seed give the same actions.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
-from ._spaces import Box, Discrete, MultiBinary, MultiDiscrete, Space
+from .policy_form import from_policy_actions, to_policy_actions
+from .spaces import Box, Discrete, MultiBinary, MultiDiscrete, Space
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -113,3 +116,39 @@ def distribution_for(space: Space) -> ActionDistribution:
     if isinstance(space, Box):
         return DiagGaussian()
     raise ValueError(f"no action distribution for {space!r}")
+
+
+class Sampler:
+    """Draws actions (or scores given ones) for one action space from [B, D] distribution inputs."""
+
+    def __init__(self, action_space: Space, rng: np.random.Generator) -> None:
+        self.space = action_space
+        self.distribution = distribution_for(action_space)
+        self.rng = rng
+        # One row of a small Categorical: sampled on Python floats (see PY_CATEGORICAL_MAX).
+        self._row = isinstance(action_space, Discrete) and action_space.n <= PY_CATEGORICAL_MAX
+
+    def sample_one(self, dist_inputs: np.ndarray, deterministic: bool) -> tuple[Any, Any, float]:
+        """(env action, policy-form action, logp) for [1, D] inputs, as plain values."""
+        if self._row:
+            index, logp = sample_categorical_row(dist_inputs[0].tolist(), self.rng, deterministic)
+            return index + self.space.start, index, logp  # type: ignore[attr-defined]
+        policy = self.distribution.sample(dist_inputs, self.rng, deterministic)
+        logp = float(self.distribution.logp(dist_inputs, policy)[0])
+        env = self.space.unstack(from_policy_actions(self.space, policy, 1), 1)[0]
+        return env, policy[0], logp
+
+    def sample(self, dist_inputs: np.ndarray, deterministic: bool) -> tuple[Any, np.ndarray, np.ndarray]:
+        """(env-action batch, policy-form actions, logp [B]) for [B, D] inputs."""
+        n = len(dist_inputs)
+        if n == 1 and self._row:
+            _, index, logp = self.sample_one(dist_inputs, deterministic)
+            policy = np.array([index], np.int64)
+            return policy + self.space.start, policy, np.array([logp], np.float32)  # type: ignore[attr-defined]
+        policy = self.distribution.sample(dist_inputs, self.rng, deterministic)
+        return from_policy_actions(self.space, policy, n), policy, self.distribution.logp(dist_inputs, policy)
+
+    def evaluate(self, dist_inputs: np.ndarray, env_actions: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(policy-form actions, logp [B]) of a batch of env actions the app chose itself."""
+        policy = to_policy_actions(self.space, env_actions, len(dist_inputs))
+        return policy, self.distribution.logp(dist_inputs, policy)

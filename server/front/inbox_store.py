@@ -4,7 +4,7 @@ With ``--checkpoint-dir`` the training inbox (``inbox.Inbox``) writes through
 to one SQLite file, ``<checkpoint-dir>/inbox.sqlite3``::
 
     chunks(seq INTEGER PRIMARY KEY,                  -- queue order: oldest first
-           steps INTEGER, body BLOB)                 -- one validated chunk, our msgpack codec (never pickle)
+           steps INTEGER, body BLOB)                 -- one validated ExperienceChunk, our msgpack codec (never pickle)
     seen(seq INTEGER PRIMARY KEY AUTOINCREMENT,      -- arrival order of batch ids
          batch_id TEXT UNIQUE)                       -- idempotency keys already accepted
     counters(name TEXT PRIMARY KEY, value INTEGER)   -- InboxCounters as of the last commit
@@ -54,10 +54,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from agentsdk_client._spool import prepare_database
+from agentsdk_client.protocol.sqlite import prepare_database
 
 INBOX_FILE = "inbox.sqlite3"
-SCHEMA_VERSION = 1
+# 2: chunk bodies are ExperienceChunk maps with wire-form observations. A file of
+# schema 1 (flattened observations) is refused on --resume with that reason.
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunks (seq INTEGER PRIMARY KEY, steps INTEGER NOT NULL, body BLOB NOT NULL);

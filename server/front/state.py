@@ -1,4 +1,4 @@
-"""Everything one server process knows, in one object the routes read."""
+"""Everything the front knows, in one object the routes read."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentsdk_client._distributions import distribution_for
-from agentsdk_client._spaces import Space, action_dist_size
+from agentsdk_client.protocol.distributions import distribution_for
+from agentsdk_client.protocol.limits import Limits
+from agentsdk_client.protocol.policy_form import action_dist_size
+from agentsdk_client.protocol.spaces import Space
 
 from .inbox import Inbox
 from .inference import BatchedInference, Policy
-from .validation import Limits
 
 
 @dataclass
@@ -22,7 +23,6 @@ class ServerState:
     action_space: Space
     algorithm: str
     limits: Limits
-    max_body_bytes: int
     inbox: Inbox
     inference: BatchedInference
     token: str | None = None

@@ -12,16 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from agentsdk_client._spaces import Space, SpaceError, policy_action_layout
+from agentsdk_client.protocol.chunk import ExperienceChunk
+from agentsdk_client.protocol.constants import DEFAULT_AGENT_ID, MAX_ID_CHARS
+from agentsdk_client.protocol.limits import Limits
+from agentsdk_client.protocol.policy_form import policy_action_layout
+from agentsdk_client.protocol.spaces import Space, SpaceError
 
 from .errors import invalid
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_batch: int
-    max_chunks: int
-    max_chunk_steps: int
 
 
 @dataclass
@@ -104,14 +101,14 @@ def _policy_actions(value: Any, act_space: Space, t: int, path: str) -> np.ndarr
 
 
 def parse_chunk(chunk: Any, i: int, obs_space: Space, act_space: Space, dist_size: int,
-                limits: Limits) -> dict[str, Any]:
+                limits: Limits) -> ExperienceChunk:
     p = f"chunks[{i}]."
     if not isinstance(chunk, dict):
         raise invalid(f"chunks[{i}]: expected a map")
     episode_id = _field(chunk, "episode_id", p, (str,))
-    if not 1 <= len(episode_id) <= 128:
-        raise invalid(f"{p}episode_id: must be 1 to 128 characters")
-    agent_id = _field(chunk, "agent_id", p, (str,), required=False) or "agent0"
+    if not 1 <= len(episode_id) <= MAX_ID_CHARS:
+        raise invalid(f"{p}episode_id: must be 1 to {MAX_ID_CHARS} characters")
+    agent_id = _field(chunk, "agent_id", p, (str,), required=False) or DEFAULT_AGENT_ID
     chunk_index = _field(chunk, "chunk_index", p, (int,))
     if chunk_index < 0:
         raise invalid(f"{p}chunk_index: must be >= 0")
@@ -122,26 +119,26 @@ def parse_chunk(chunk: Any, i: int, obs_space: Space, act_space: Space, dist_siz
         raise invalid(f"{p}rewards: a chunk holds 1 to {limits.max_chunk_steps} steps, got {t}")
     obs = _batch(obs_space, _field(chunk, "observations", p, (np.ndarray, dict, list)), t + 1,
                  f"{p}observations")
-    return {
-        "episode_id": episode_id,
-        "agent_id": agent_id,
-        "chunk_index": chunk_index,
-        "obs": obs_space.flatten_batch(obs, t + 1),
-        "actions": _policy_actions(chunk.get("policy_actions"), act_space, t, f"{p}policy_actions"),
-        "rewards": rewards,
-        "terminated": _field(chunk, "terminated", p, (bool,)),
-        "truncated": _field(chunk, "truncated", p, (bool,)),
-        "logp": _array(chunk.get("logp"), f"{p}logp", "float32", (t,)),
-        "dist_inputs": _array(chunk.get("dist_inputs"), f"{p}dist_inputs", "float32", (t, dist_size)),
-        "policy_versions": _array(chunk.get("policy_versions"), f"{p}policy_versions", "int64", (t,)),
-    }
+    return ExperienceChunk(
+        episode_id=episode_id,
+        agent_id=agent_id,
+        chunk_index=chunk_index,
+        observations=obs,
+        policy_actions=_policy_actions(chunk.get("policy_actions"), act_space, t, f"{p}policy_actions"),
+        rewards=rewards,
+        terminated=_field(chunk, "terminated", p, (bool,)),
+        truncated=_field(chunk, "truncated", p, (bool,)),
+        logp=_array(chunk.get("logp"), f"{p}logp", "float32", (t,)),
+        dist_inputs=_array(chunk.get("dist_inputs"), f"{p}dist_inputs", "float32", (t, dist_size)),
+        policy_versions=_array(chunk.get("policy_versions"), f"{p}policy_versions", "int64", (t,)),
+    )
 
 
 @dataclass
 class ExperienceRequest:
     batch_id: str
     client_id: str
-    chunks: list[dict[str, Any]]
+    chunks: list[ExperienceChunk]
     steps: int
 
 
@@ -150,11 +147,11 @@ def parse_experience(body: Any, obs_space: Space, act_space: Space, dist_size: i
     if not isinstance(body, dict):
         raise invalid("body: expected a map with 'batch_id' and 'chunks'")
     batch_id = _field(body, "batch_id", "", (str,))
-    if not 1 <= len(batch_id) <= 128:
-        raise invalid("batch_id: must be 1 to 128 characters")
+    if not 1 <= len(batch_id) <= MAX_ID_CHARS:
+        raise invalid(f"batch_id: must be 1 to {MAX_ID_CHARS} characters")
     client_id = _field(body, "client_id", "", (str,), required=False) or ""
     raw = _field(body, "chunks", "", (list,))
     if not 1 <= len(raw) <= limits.max_chunks:
         raise invalid(f"chunks: send 1 to {limits.max_chunks} chunks per request, got {len(raw)}")
     chunks = [parse_chunk(c, i, obs_space, act_space, dist_size, limits) for i, c in enumerate(raw)]
-    return ExperienceRequest(batch_id, client_id[:128], chunks, sum(len(c["rewards"]) for c in chunks))
+    return ExperienceRequest(batch_id, client_id[:MAX_ID_CHARS], chunks, sum(c.steps for c in chunks))

@@ -1,29 +1,22 @@
-"""Observation and action spaces: the wire spec, validation and flattening.
+"""Observation and action spaces: the classes, their checks and flattening.
 
 PROTOCOL.md section "Spaces" is the authority. A *value* of a space is what the
 app hands over (an observation) or gets back (an action); a *batch* is values
 stacked along a new first axis (Dict batches are dicts of batches, Tuple
 batches are lists of batches). Everything the server and the clients check
-about a space lives here, so both sides say the same thing about a bad value.
+about a value lives here, so both sides say the same thing about a bad one.
 
-Two representations matter for learning:
-
-- ``flatten_batch`` turns an observation batch into float32 ``[N, flat_size]``
-  (one-hot for discrete parts), which is what the policy network sees.
-- ``policy_space`` / ``to_policy_actions`` give the action as RLlib trains on
-  it: Discrete -> 0..n-1, MultiDiscrete/MultiBinary -> a flat MultiDiscrete,
-  Box -> a flat float vector of raw (normalized) samples.
+``flatten_batch`` turns an observation batch into float32 ``[N, flat_size]``
+(one-hot for discrete parts), which is what the policy network sees. Specs
+(wire and JSON) are in ``spec``; the policy form of actions in ``policy_form``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
-from ._codec import DTYPES
 
 
 class SpaceError(ValueError):
@@ -32,26 +25,6 @@ class SpaceError(ValueError):
     def __init__(self, message: str, path: str = "") -> None:
         super().__init__(f"{path}: {message}" if path else message)
         self.path = path
-
-
-def _shape(value: Any, path: str) -> tuple[int, ...]:
-    if not isinstance(value, (list, tuple)) or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in value
-    ):
-        raise SpaceError("must be a list of non-negative ints", path)
-    return tuple(value)
-
-
-def _dtype(value: Any, path: str) -> np.dtype:
-    if not isinstance(value, str) or value not in DTYPES:
-        raise SpaceError(f"dtype {value!r} is not one of {', '.join(DTYPES)}", path)
-    return np.dtype(value)
-
-
-def _int(value: Any, path: str, minimum: int = 0) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise SpaceError(f"must be an integer >= {minimum}, got {value!r}", path)
-    return int(value)
 
 
 def _describe(array: Any) -> str:
@@ -90,7 +63,7 @@ class Space:
         raise NotImplementedError
 
     def __eq__(self, other: object) -> bool:
-        from ._codec import encode
+        from .codec import encode
 
         return isinstance(other, Space) and encode(self.to_spec()) == encode(other.to_spec())
 
@@ -371,160 +344,3 @@ class Tuple(Space):
 
     def flatten_batch(self, batch: Any, n: int) -> np.ndarray:
         return np.concatenate([s.flatten_batch(b, n) for s, b in zip(self.spaces, batch, strict=True)], axis=1)
-
-
-MAX_SPACE_DEPTH = 8
-
-
-def space_from_spec(spec: Any, path: str = "space", depth: int = 0) -> Space:
-    """Build a Space from its wire spec, rejecting anything malformed."""
-    if depth > MAX_SPACE_DEPTH:
-        raise SpaceError(f"spaces may nest at most {MAX_SPACE_DEPTH} deep", path)
-    if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
-        raise SpaceError("a space spec must be a map with a 'type'", path)
-    kind = spec["type"]
-    try:
-        if kind == "Box":
-            dtype = _dtype(spec.get("dtype"), f"{path}.dtype")
-            if dtype.kind not in "fiu":
-                raise SpaceError("Box dtype must be a float or int type", f"{path}.dtype")
-            shape = _shape(spec.get("shape"), f"{path}.shape")
-            low, high = spec.get("low"), spec.get("high")
-            for name, bound in (("low", low), ("high", high)):
-                if not isinstance(bound, np.ndarray) or bound.shape != shape:
-                    raise SpaceError(f"must be an array of shape {list(shape)}", f"{path}.{name}")
-            return Box(low, high, shape, dtype)
-        if kind == "Discrete":
-            return Discrete(_int(spec.get("n"), f"{path}.n", 1), int(spec.get("start", 0)))
-        if kind == "MultiDiscrete":
-            nvec = spec.get("nvec")
-            if not isinstance(nvec, np.ndarray) or nvec.dtype.kind not in "iu":
-                raise SpaceError("must be an int64 array", f"{path}.nvec")
-            return MultiDiscrete(nvec, spec.get("start"))
-        if kind == "MultiBinary":
-            return MultiBinary(_shape(spec.get("shape"), f"{path}.shape"))
-        if kind == "Dict":
-            items = spec.get("spaces")
-            if not isinstance(items, list) or not all(
-                isinstance(i, list) and len(i) == 2 and isinstance(i[0], str) for i in items
-            ):
-                raise SpaceError("must be a list of [key, space] pairs", f"{path}.spaces")
-            return Dict([(k, space_from_spec(s, f"{path}.{k}", depth + 1)) for k, s in items])
-        if kind == "Tuple":
-            items = spec.get("spaces")
-            if not isinstance(items, list):
-                raise SpaceError("must be a list of spaces", f"{path}.spaces")
-            return Tuple([space_from_spec(s, f"{path}[{i}]", depth + 1) for i, s in enumerate(items)])
-    except SpaceError:
-        raise
-    except (TypeError, ValueError) as exc:
-        raise SpaceError(str(exc), path) from exc
-    raise SpaceError(
-        f"unknown space type {kind!r}; expected Box, Discrete, MultiDiscrete, MultiBinary, Dict or Tuple",
-        path,
-    )
-
-
-# -- spec <-> JSON (for the ONNX contract, where arrays become plain lists) ------------
-
-def _json_number(x: float) -> Any:
-    return x if math.isfinite(x) else ("inf" if x > 0 else "-inf" if x < 0 else "nan")
-
-
-def spec_to_json(spec: Any) -> Any:
-    """A wire spec with arrays written as {"dtype", "shape", "values"} (non-finite as strings)."""
-    if isinstance(spec, np.ndarray):
-        return {"dtype": spec.dtype.name, "shape": list(spec.shape),
-                "values": [_json_number(float(v)) if spec.dtype.kind == "f" else int(v)
-                           for v in spec.ravel()]}
-    if isinstance(spec, dict):
-        return {k: spec_to_json(v) for k, v in spec.items()}
-    if isinstance(spec, list):
-        return [spec_to_json(v) for v in spec]
-    return spec
-
-
-def spec_from_json(spec: Any) -> Any:
-    if isinstance(spec, dict) and set(spec) == {"dtype", "shape", "values"}:
-        values = [float(v) if isinstance(v, str) else v for v in spec["values"]]
-        return np.asarray(values, dtype=spec["dtype"]).reshape(spec["shape"])
-    if isinstance(spec, dict):
-        return {k: spec_from_json(v) for k, v in spec.items()}
-    if isinstance(spec, list):
-        return [spec_from_json(v) for v in spec]
-    return spec
-
-
-# -- actions as the policy sees them ------------------------------------------------
-
-def check_trainable_action_space(space: Space) -> None:
-    if not isinstance(space, (Box, Discrete, MultiDiscrete, MultiBinary)):
-        raise SpaceError(
-            f"action space {space!r} cannot be trained yet: use Box, Discrete, MultiDiscrete or "
-            "MultiBinary (Dict and Tuple action spaces are representable on the wire but "
-            "not trainable in protocol 1)"
-        )
-    if isinstance(space, Box) and space.dtype.kind != "f":
-        raise SpaceError(f"Box action spaces must have a float dtype, got {space!r}")
-
-
-def action_dist_size(space: Space) -> int:
-    """Width of the policy's distribution inputs: logits of every choice, or mean and log_std."""
-    _, shape, high = policy_action_layout(space)
-    return int(high.sum()) if high is not None else 2 * shape[0]
-
-
-def unsquash_box(raw: np.ndarray, space: Box) -> np.ndarray:
-    """Raw policy sample -> env action, as RLlib's normalize_actions does."""
-    raw = raw.reshape((-1, *space.shape))
-    if not space.bounded:
-        return raw.astype(space.dtype, copy=False)
-    env = space.low + (raw + 1.0) * (space.high - space.low) / 2.0
-    return np.clip(env, space.low, space.high).astype(space.dtype, copy=False)
-
-
-def squash_box(env: np.ndarray, space: Box) -> np.ndarray:
-    """Env action -> raw policy value (inverse of unsquash_box inside the bounds)."""
-    if not space.bounded:
-        return env.astype(np.float32)
-    span = np.where(space.high > space.low, space.high - space.low, 1.0)
-    return (2.0 * (env - space.low) / span - 1.0).astype(np.float32)
-
-
-def to_policy_actions(space: Space, actions: Any, n: int) -> np.ndarray:
-    """A checked batch of env actions -> the flat batch RLlib trains on."""
-    if isinstance(space, Discrete):
-        return (actions - space.start).astype(np.int64)
-    if isinstance(space, MultiDiscrete):
-        return (actions - space.start).reshape(n, -1).astype(np.int64)
-    if isinstance(space, MultiBinary):
-        return actions.reshape(n, -1).astype(np.int64)
-    if isinstance(space, Box):
-        return squash_box(actions.reshape(n, -1), space)
-    raise SpaceError(f"no policy representation for {space!r}")
-
-
-def from_policy_actions(space: Space, flat: np.ndarray, n: int) -> Any:
-    """The policy's flat batch -> env actions (Box: unsquashed and clipped)."""
-    if isinstance(space, Discrete):
-        return flat.astype(np.int64) + space.start
-    if isinstance(space, MultiDiscrete):
-        return flat.reshape(n, *space.shape).astype(np.int64) + space.start
-    if isinstance(space, MultiBinary):
-        return flat.reshape(n, *space.shape).astype(np.int8)
-    if isinstance(space, Box):
-        return unsquash_box(flat, space)
-    raise SpaceError(f"no policy representation for {space!r}")
-
-
-def policy_action_layout(space: Space) -> tuple[np.dtype, tuple[int, ...], np.ndarray | None]:
-    """Dtype, per-step shape and (discrete forms) exclusive upper bounds of the policy form."""
-    if isinstance(space, Discrete):
-        return np.dtype(np.int64), (), np.asarray(space.n, np.int64)
-    if isinstance(space, MultiDiscrete):
-        return np.dtype(np.int64), (space.nvec.size,), space.nvec.ravel()
-    if isinstance(space, MultiBinary):
-        return np.dtype(np.int64), (space.flat_size,), np.full(space.flat_size, 2, np.int64)
-    if isinstance(space, Box):
-        return np.dtype(np.float32), (space.flat_size,), None
-    raise SpaceError(f"no policy representation for {space!r}")

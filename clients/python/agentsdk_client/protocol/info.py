@@ -1,0 +1,76 @@
+"""``GET /v1/info`` as a typed object: what a server announces to its clients.
+
+The front builds one and sends ``to_wire()``; a client reads it with
+``from_wire`` and learns everything it sizes and checks by (spaces, limits,
+versions) from it, with no defaults of its own to disagree with the server's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .limits import Limits
+from .spaces import Space
+from .spec import space_from_spec
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    protocol: str
+    server_version: str
+    observation_space: Space
+    action_space: Space
+    policy_version: int
+    """The newest published policy version (0 = initial weights, -1 = none yet)."""
+    algorithm: str
+    max_policy_lag: int
+    """Versions behind the newest that training still uses (-1 = unlimited)."""
+    token_required: bool
+    limits: Limits
+    dist_inputs_size: int
+    distribution: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "protocol": self.protocol,
+            "server_version": self.server_version,
+            "observation_space": self.observation_space.to_spec(),
+            "action_space": self.action_space.to_spec(),
+            "policy_version": self.policy_version,
+            "algorithm": self.algorithm,
+            "max_policy_lag": self.max_policy_lag,
+            "token_required": self.token_required,
+            "limits": self.limits.to_wire(),
+            "dist_inputs_size": self.dist_inputs_size,
+            "distribution": self.distribution,
+        }
+
+    @classmethod
+    def from_wire(cls, value: Any) -> ServerInfo:
+        """Parse an info answer; ValueError (a SpaceError for spaces) names the first bad field.
+
+        Keys this version does not know are ignored (a minor protocol bump may add some).
+        """
+        if not isinstance(value, dict):
+            raise ValueError("expected a map")
+
+        def get(name: str, kind: type) -> Any:
+            got = value.get(name)
+            if not isinstance(got, kind) or (kind is int and isinstance(got, bool)):
+                raise ValueError(f"{name}: expected {kind.__name__}, got {got!r}")
+            return got
+
+        return cls(
+            protocol=get("protocol", str),
+            server_version=get("server_version", str),
+            observation_space=space_from_spec(value.get("observation_space"), "observation_space"),
+            action_space=space_from_spec(value.get("action_space"), "action_space"),
+            policy_version=get("policy_version", int),
+            algorithm=get("algorithm", str),
+            max_policy_lag=get("max_policy_lag", int),
+            token_required=get("token_required", bool),
+            limits=Limits.from_wire(value.get("limits")),
+            dist_inputs_size=get("dist_inputs_size", int),
+            distribution=get("distribution", str),
+        )
