@@ -14,8 +14,12 @@ SERVE_EXAMPLE = """example:
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE", help="JSON file of options (any option below, plus "
-                        "'training': AlgorithmConfig fields). [env AGENTSDK_CONFIG]")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="JSON file of options (any option below, plus "
+        "'training': AlgorithmConfig fields). [env AGENTSDK_CONFIG]",
+    )
     defaults = ServerConfig()
     for f in fields():
         help_text = f"{f.metadata['help']} [default: {getattr(defaults, f.name)!r}; env {env_var(f.name)}]"
@@ -27,28 +31,44 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
-    return load_config(args.config or os.environ.get("AGENTSDK_CONFIG"),
-                       {f.name: getattr(args, f.name) for f in fields()})
+    return load_config(
+        args.config or os.environ.get("AGENTSDK_CONFIG"), {f.name: getattr(args, f.name) for f in fields()}
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="agentsdk", description="Train RLlib agents inside apps that own their loop.")
+    parser = argparse.ArgumentParser(
+        prog="agentsdk", description="Train RLlib agents inside apps that own their loop."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve_p = sub.add_parser("serve", help="run a PolicyServer: HTTP front + RLlib learner",
-                             epilog=SERVE_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve_p = sub.add_parser(
+        "serve",
+        help="run a PolicyServer: HTTP front + RLlib learner",
+        epilog=SERVE_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _add_config_options(serve_p)
 
-    demo_p = sub.add_parser("demo", help="train CartPole-v1 with a server and several client processes",
-                            epilog="example:\n  agentsdk demo --clients 3 --out runs/demo",
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    demo_p = sub.add_parser(
+        "demo",
+        help="train CartPole-v1 with a server and several client processes",
+        epilog="example:\n  agentsdk demo --clients 3 --out runs/demo",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     demo_p.add_argument("--clients", type=int, default=3, help="client processes to start [default: 3]")
-    demo_p.add_argument("--local", type=int, default=None,
-                        help="how many of them use local (ONNX) inference [default: all but one]")
+    demo_p.add_argument(
+        "--local",
+        type=int,
+        default=None,
+        help="how many of them use local (ONNX) inference [default: all but one]",
+    )
     demo_p.add_argument("--target", type=float, default=450.0, help="mean return to stop at [default: 450]")
     demo_p.add_argument("--max-seconds", type=float, default=600.0, help="time cap [default: 600]")
     demo_p.add_argument("--port", type=int, default=9911, help="server port [default: 9911]")
-    demo_p.add_argument("--out", default="runs/demo", help="checkpoints and final policy.onnx [default: runs/demo]")
+    demo_p.add_argument(
+        "--out", default="runs/demo", help="checkpoints and final policy.onnx [default: runs/demo]"
+    )
 
     args = parser.parse_args(argv)
     if args.command == "serve":

@@ -22,11 +22,24 @@ def run_demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     address = f"http://127.0.0.1:{args.port}"
     n_local = args.clients - 1 if args.local is None else min(args.local, args.clients)
-    print(f"agentsdk demo: server on {address}, {args.clients} CartPole apps "
-          f"({n_local} local-ONNX, {args.clients - n_local} remote), target mean return {args.target:g}",
-          flush=True)
-    server = ServerProcess("--env", "CartPole-v1", "--checkpoint-dir", str(out), "--stop-return", str(args.target),
-                           "--stop-seconds", str(args.max_seconds), "--log-every", "2", port=args.port)
+    print(
+        f"agentsdk demo: server on {address}, {args.clients} CartPole apps "
+        f"({n_local} local-ONNX, {args.clients - n_local} remote), target mean return {args.target:g}",
+        flush=True,
+    )
+    server = ServerProcess(
+        "--env",
+        "CartPole-v1",
+        "--checkpoint-dir",
+        str(out),
+        "--stop-return",
+        str(args.target),
+        "--stop-seconds",
+        str(args.max_seconds),
+        "--log-every",
+        "2",
+        port=args.port,
+    )
     clients: list[subprocess.Popen] = []
     start = time.monotonic()
     try:
@@ -36,8 +49,22 @@ def run_demo(args: argparse.Namespace) -> int:
             raise SystemExit(f"agentsdk demo: the server did not start: {exc}") from exc
         for i in range(args.clients):
             mode = "local" if i < n_local else "remote"
-            clients.append(subprocess.Popen([sys.executable, "-m", "agentsdk.demo_app", "--address", address,
-                                             "--mode", mode, "--seed", str(i)], env={**os.environ}))
+            clients.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "agentsdk.demo_app",
+                        "--address",
+                        address,
+                        "--mode",
+                        mode,
+                        "--seed",
+                        str(i),
+                    ],
+                    env={**os.environ},
+                )
+            )
         code = server.proc.wait(timeout=args.max_seconds + 180)
     except KeyboardInterrupt:
         code = 130
@@ -51,6 +78,9 @@ def run_demo(args: argparse.Namespace) -> int:
                 proc.kill()
         server.stop(timeout=60)
     policy = out / "policy.onnx"
-    print(f"agentsdk demo: finished in {time.monotonic() - start:.0f} s; final policy: "
-          f"{policy if policy.exists() else 'none written'}", flush=True)
+    print(
+        f"agentsdk demo: finished in {time.monotonic() - start:.0f} s; final policy: "
+        f"{policy if policy.exists() else 'none written'}",
+        flush=True,
+    )
     return code

@@ -17,8 +17,15 @@ import gymnasium as gym
 from agentsdk_client import AgentsdkError, PolicyClient
 
 
-def play(address: str, mode: str, seed: int, max_steps: int | None, token: str | None,
-         stop: threading.Event, pace: bool = True) -> tuple[int, int, int]:
+def play(
+    address: str,
+    mode: str,
+    seed: int,
+    max_steps: int | None,
+    token: str | None,
+    stop: threading.Event,
+    pace: bool = True,
+) -> tuple[int, int, int]:
     """Play until stopped; returns (steps of finished episodes, acknowledged, dropped)."""
     env = gym.make("CartPole-v1")
     steps = 0
@@ -60,19 +67,26 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--token", default=None)
-    parser.add_argument("--no-pace", action="store_true",
-                        help="play on while the server pushes back, like a game that cannot pause")
+    parser.add_argument(
+        "--no-pace",
+        action="store_true",
+        help="play on while the server pushes back, like a game that cannot pause",
+    )
     args = parser.parse_args()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        steps, acknowledged, dropped = play(args.address, args.mode, args.seed, args.max_steps, args.token, stop,
-                                            pace=not args.no_pace)
+        steps, acknowledged, dropped = play(
+            args.address, args.mode, args.seed, args.max_steps, args.token, stop, pace=not args.no_pace
+        )
     except AgentsdkError as exc:  # could not even start: wrong address, token or version
         print(f"client ({args.mode}): {exc}", file=sys.stderr)
         return 1
-    print(f"client ({args.mode}) played {steps} steps, server acknowledged {acknowledged}, "
-          f"dropped by the client {dropped}", flush=True)
+    print(
+        f"client ({args.mode}) played {steps} steps, server acknowledged {acknowledged}, "
+        f"dropped by the client {dropped}",
+        flush=True,
+    )
     return 0
 
 

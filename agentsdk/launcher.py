@@ -37,9 +37,16 @@ class ServerProcess:
     this process's console.
     """
 
-    def __init__(self, *args: str, port: int | None = None, token: str | None = None,
-                 log_path: str | os.PathLike[str] | None = None, capture: bool = False,
-                 tls: bool = False, cwd: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        *args: str,
+        port: int | None = None,
+        token: str | None = None,
+        log_path: str | os.PathLike[str] | None = None,
+        capture: bool = False,
+        tls: bool = False,
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.scheme = "https" if tls else "http"
         self.address = f"{self.scheme}://127.0.0.1:{self.port}"
@@ -53,8 +60,14 @@ class ServerProcess:
         self._log: IO[str] | None = open(self.log_path, "w") if self.log_path else None  # noqa: SIM115
         out = self._log if self._log else subprocess.PIPE if capture else None
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT if out else None, text=True,
-                                     cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+            text=True,
+            cwd=cwd,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         self._reader: threading.Thread | None = None
         if capture and not self._log:
             self._reader = threading.Thread(target=self._read, daemon=True)
@@ -80,7 +93,8 @@ class ServerProcess:
             context = ssl.create_default_context()
             context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # our own test certificate
             conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                "127.0.0.1", self.port, timeout=timeout, context=context)
+                "127.0.0.1", self.port, timeout=timeout, context=context
+            )
         else:
             conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:

@@ -28,5 +28,12 @@ async def echo(request: Request) -> Response:
 app = Starlette(routes=[Route("/echo", echo, methods=["POST"])])
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False,
-                timeout_keep_alive=60, lifespan="off")
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=60,
+        lifespan="off",
+    )

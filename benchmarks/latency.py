@@ -38,13 +38,18 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, Server, free_port, load_average, machine_line  # noqa: E402
+from _common import ROOT, load_average, machine_line  # noqa: E402
 
+from agentsdk.launcher import ServerProcess, free_port  # noqa: E402
 from agentsdk_client import PolicyClient, decode, encode  # noqa: E402
 
 OBS = np.array([0.01, -0.02, 0.03, -0.04], np.float32)
-HEADERS = {"Content-Type": "application/msgpack", "Accept": "application/msgpack", "Agentsdk-Protocol": "1.0",
-           "User-Agent": "agentsdk-bench"}
+HEADERS = {
+    "Content-Type": "application/msgpack",
+    "Accept": "application/msgpack",
+    "Agentsdk-Protocol": "1.0",
+    "User-Agent": "agentsdk-bench",
+}
 ROTATE = 4000  # steps per recording episode: below the server's 4,096-step chunk limit, so nothing uploads
 
 
@@ -62,7 +67,9 @@ def timed(fn: Callable[[], Any], n: int, warmup: int) -> list[int]:
 
 def start_echo() -> tuple[subprocess.Popen, int]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "_echo_server.py"), str(port)], cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "benchmarks" / "_echo_server.py"), str(port)], cwd=ROOT
+    )
     body = encode({"ping": 1})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -94,7 +101,9 @@ class Recorder:
         return self.client.get_action(self.episode, OBS)
 
 
-def remote_benches(server: Server, echo_port: int) -> tuple[dict[str, Callable[[], Any]], list[PolicyClient]]:
+def remote_benches(
+    server: ServerProcess, echo_port: int
+) -> tuple[dict[str, Callable[[], Any]], list[PolicyClient]]:
     import httpcore
     import httpx
 
@@ -134,7 +143,7 @@ def remote_benches(server: Server, echo_port: int) -> tuple[dict[str, Callable[[
     return benches, [off_client, rec.client]
 
 
-def local_benches(server: Server) -> tuple[dict[str, Callable[[], Any]], list[PolicyClient]]:
+def local_benches(server: ServerProcess) -> tuple[dict[str, Callable[[], Any]], list[PolicyClient]]:
     import onnxruntime as ort
 
     status, body = http_get(server.port, "/v1/policy")
@@ -171,7 +180,7 @@ def http_get(port: int, path: str) -> tuple[int, bytes]:
     return response.status, data
 
 
-def time_blocked(server: Server, seconds: float, training: bool) -> dict[str, float]:
+def time_blocked(server: ServerProcess, seconds: float, training: bool) -> dict[str, float]:
     """A local-mode CartPole app for ``seconds``; with ``training`` the server trains on its uploads."""
     import gymnasium as gym
 
@@ -204,22 +213,37 @@ def time_blocked(server: Server, seconds: float, training: bool) -> dict[str, fl
         cpu = time.thread_time() - cpu_start
         stats = client.stats  # before close(): close() waits for the last uploads
         last_version = client.policy_version
-    return {"wall_s": wall, "blocked_s": stats.time_blocked_s, "steps": calls,
-            "acknowledged": stats.steps_acknowledged, "versions": last_version - first_version,
-            "slow_s": slow_ns / 1e9, "worst_ms": worst / 1e6, "cpu_s": cpu}
+    return {
+        "wall_s": wall,
+        "blocked_s": stats.time_blocked_s,
+        "steps": calls,
+        "acknowledged": stats.steps_acknowledged,
+        "versions": last_version - first_version,
+        "slow_s": slow_ns / 1e9,
+        "worst_ms": worst / 1e6,
+        "cpu_s": cpu,
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per measurement [3]")
-    parser.add_argument("--n-remote", type=int, default=4000, help="timed calls per remote row per round [4000]")
-    parser.add_argument("--n-local", type=int, default=20000, help="timed calls per local row per round [20000]")
-    parser.add_argument("--blocked-seconds", type=float, default=10.0,
-                        help="seconds of the time-blocked run (d); 0 skips it [10]")
+    parser.add_argument(
+        "--n-remote", type=int, default=4000, help="timed calls per remote row per round [4000]"
+    )
+    parser.add_argument(
+        "--n-local", type=int, default=20000, help="timed calls per local row per round [20000]"
+    )
+    parser.add_argument(
+        "--blocked-seconds",
+        type=float,
+        default=10.0,
+        help="seconds of the time-blocked run (d); 0 skips it [10]",
+    )
     args = parser.parse_args()
 
     print(machine_line(), flush=True)
-    server = Server("--env", "CartPole-v1", "--log-every", "3600")
+    server = ServerProcess("--env", "CartPole-v1", "--log-every", "3600", capture=True, cwd=ROOT)
     echo, echo_port = start_echo()
     clients: list[PolicyClient] = []
     try:
@@ -253,30 +277,50 @@ def main() -> int:
         print("\nratios (p50):")
         for name in ("remote get_action (training off)", "remote get_action (recording)"):
             print(f"  {name} / echo http.client       {p50[name] / echo_hc:5.2f}x   (target <= 1.3x)")
-        print(f"  remote get_action (recording) / echo httpx.Client {p50['remote get_action (recording)'] / p50['echo  httpx.Client']:5.2f}x")
-        print(f"  /v1/act raw http.client / echo http.client     {p50['/v1/act  http.client (raw body)'] / echo_hc:5.2f}x"
-              "   (server-side act cost over the echo)")
-        print(f"  remote get_action (recording) p50 {p50['remote get_action (recording)']:.0f} µs   (stretch: <= 250 µs)")
+        print(
+            f"  remote get_action (recording) / echo httpx.Client {p50['remote get_action (recording)'] / p50['echo  httpx.Client']:5.2f}x"
+        )
+        print(
+            f"  /v1/act raw http.client / echo http.client     {p50['/v1/act  http.client (raw body)'] / echo_hc:5.2f}x"
+            "   (server-side act cost over the echo)"
+        )
+        print(
+            f"  remote get_action (recording) p50 {p50['remote get_action (recording)']:.0f} µs   (stretch: <= 250 µs)"
+        )
         raw = p50["onnxruntime session.run(None, feed)"]
         bound = p50["onnxruntime session._sess.run (bound C)"]
         for name in ("local get_action (training off)", "local get_action (recording)"):
-            print(f"  {name} / session.run             {p50[name] / raw:5.2f}x   (target <= 2x; "
-                  f"{p50[name] / bound:.2f}x the bound C run)")
+            print(
+                f"  {name} / session.run             {p50[name] / raw:5.2f}x   (target <= 2x; "
+                f"{p50[name] / bound:.2f}x the bound C run)"
+            )
 
         if args.blocked_seconds > 0:
             for training in (False, True):
-                what = ("recording; the server trains on the uploads and publishes new policies" if training
-                        else "training off: no uploads, the server idles")
-                print(f"\n(d) local-mode CartPole app for {args.blocked_seconds:g} s, {what} "
-                      f"(load average {load_average()}):", flush=True)
+                what = (
+                    "recording; the server trains on the uploads and publishes new policies"
+                    if training
+                    else "training off: no uploads, the server idles"
+                )
+                print(
+                    f"\n(d) local-mode CartPole app for {args.blocked_seconds:g} s, {what} "
+                    f"(load average {load_average()}):",
+                    flush=True,
+                )
                 d = time_blocked(server, args.blocked_seconds, training)
-                print(f"  steps {d['steps']:,} ({d['steps'] / d['wall_s']:,.0f}/s), acknowledged "
-                      f"{d['acknowledged']:,}, new policy versions picked up {d['versions']}, "
-                      f"app thread on CPU {100 * d['cpu_s'] / d['wall_s']:.0f} % of wall")
-                print(f"  time_blocked_s / wall = {d['blocked_s']:.4f} / {d['wall_s']:.2f} s = "
-                      f"{100 * d['blocked_s'] / d['wall_s']:.3f} %   (target < 2 %)")
-                print(f"  get_action calls > 1 ms: {d['slow_s']:.3f} s in total "
-                      f"({100 * d['slow_s'] / d['wall_s']:.2f} % of wall); slowest call {d['worst_ms']:.2f} ms")
+                print(
+                    f"  steps {d['steps']:,} ({d['steps'] / d['wall_s']:,.0f}/s), acknowledged "
+                    f"{d['acknowledged']:,}, new policy versions picked up {d['versions']}, "
+                    f"app thread on CPU {100 * d['cpu_s'] / d['wall_s']:.0f} % of wall"
+                )
+                print(
+                    f"  time_blocked_s / wall = {d['blocked_s']:.4f} / {d['wall_s']:.2f} s = "
+                    f"{100 * d['blocked_s'] / d['wall_s']:.3f} %   (target < 2 %)"
+                )
+                print(
+                    f"  get_action calls > 1 ms: {d['slow_s']:.3f} s in total "
+                    f"({100 * d['slow_s'] / d['wall_s']:.2f} % of wall); slowest call {d['worst_ms']:.2f} ms"
+                )
         print(f"\nload average at the end {load_average()}")
     finally:
         for client in clients:

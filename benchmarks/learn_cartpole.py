@@ -39,7 +39,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, Server, load_average, machine_line  # noqa: E402
+from _common import ROOT, load_average, machine_line  # noqa: E402
+
+from agentsdk.launcher import ServerProcess  # noqa: E402
 
 TARGET = 450.0
 PROGRESS = re.compile(r"iter\s+(\d+) \| trained steps\s+([\d,]+) \| return\s+([\d.]+|-)")
@@ -49,18 +51,43 @@ PLAYED = re.compile(r"client \((\w+)\) played (\d+) steps, server acknowledged (
 
 def run_external(max_seconds: float, modes: list[str], grace: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="agentsdk-bench-") as tmp:
-        server = Server("--env", "CartPole-v1", "--stop-return", f"{TARGET:g}", "--checkpoint-dir", tmp,
-                        "--log-every", "0")
+        server = ServerProcess(
+            "--env",
+            "CartPole-v1",
+            "--stop-return",
+            f"{TARGET:g}",
+            "--checkpoint-dir",
+            tmp,
+            "--log-every",
+            "0",
+            capture=True,
+            cwd=ROOT,
+        )
         clients: list[subprocess.Popen] = []
         result: dict[str, Any] = {"ok": False, "load_start": load_average()}
         try:
             server.wait_healthy()
             result["healthy_s"] = time.perf_counter() - server.started
             for i, mode in enumerate(modes):
-                clients.append(subprocess.Popen(
-                    [sys.executable, "-m", "agentsdk.demo_app", "--address", server.address, "--mode", mode,
-                     "--seed", str(i)],
-                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT))
+                clients.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "agentsdk.demo_app",
+                            "--address",
+                            server.address,
+                            "--mode",
+                            mode,
+                            "--seed",
+                            str(i),
+                        ],
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT,
+                        text=True,
+                        cwd=ROOT,
+                    )
+                )
             left = max_seconds - (time.perf_counter() - server.started)
             hit = server.wait_for(FINISHED, max(left, 1.0))
             if hit is None:
@@ -70,7 +97,9 @@ def run_external(max_seconds: float, modes: list[str], grace: float) -> dict[str
                 result.update(ok=True, wall_s=stamp - server.started, final_return=float(match.group(1)))
                 progress = [PROGRESS.search(line) for t, line in server.lines if t <= stamp]
                 last = [m for m in progress if m][-1]
-                result.update(iterations=int(last.group(1)), trained_steps=int(last.group(2).replace(",", "")))
+                result.update(
+                    iterations=int(last.group(1)), trained_steps=int(last.group(2).replace(",", ""))
+                )
             result["load_end"] = load_average()
         finally:
             for proc in clients:
@@ -131,8 +160,14 @@ ray.shutdown()
 def run_rllib(max_seconds: float) -> dict[str, Any]:
     code = RLLIB_WORKER.replace("TARGET", repr(TARGET))
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, cwd=ROOT, env={**os.environ, "RAY_DEDUP_LOGS": "0"})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "RAY_DEDUP_LOGS": "0"},
+    )
     result: dict[str, Any] = {"ok": False, "load_start": load_average()}
     last: dict[str, Any] = {}
     assert proc.stdout is not None
@@ -141,9 +176,14 @@ def run_rllib(max_seconds: float) -> dict[str, Any]:
         timer.start()
         for line in proc.stdout:
             if line.startswith("REACHED"):
-                result.update(ok=True, wall_s=time.perf_counter() - start, iterations=last["iteration"],
-                              trained_steps=int(last["steps"]), final_return=float(last["return"]),
-                              inner_s=last["t"])
+                result.update(
+                    ok=True,
+                    wall_s=time.perf_counter() - start,
+                    iterations=last["iteration"],
+                    trained_steps=int(last["steps"]),
+                    final_return=float(last["return"]),
+                    inner_s=last["t"],
+                )
                 break
             if line.startswith("{"):
                 data = json.loads(line)
@@ -178,10 +218,17 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs of each path; medians are reported [3]")
     parser.add_argument("--max-seconds", type=float, default=240.0, help="time cap per run [240]")
     parser.add_argument("--only", choices=["external", "rllib"], default=None, help="run one path only")
-    parser.add_argument("--clients", default="remote,local",
-                        help="client modes of the external path, comma-separated [remote,local]")
-    parser.add_argument("--client-grace", type=float, default=20.0,
-                        help="seconds the clients get to report after SIGTERM [20]")
+    parser.add_argument(
+        "--clients",
+        default="remote,local",
+        help="client modes of the external path, comma-separated [remote,local]",
+    )
+    parser.add_argument(
+        "--client-grace",
+        type=float,
+        default=20.0,
+        help="seconds the clients get to report after SIGTERM [20]",
+    )
     args = parser.parse_args()
     modes = [m.strip() for m in args.clients.split(",") if m.strip()]
 
@@ -209,19 +256,27 @@ def main() -> int:
         steps = median([r["trained_steps"] for r in ok])
         summary[key] = (wall, steps)
         each = ", ".join(f"{r['wall_s']:.1f}/{r['trained_steps']:,}" if r["ok"] else "FAILED" for r in runs)
-        print(f"{labels[key]:<34} {len(ok)}/{len(runs):<3} {fmt(wall, '14.1f')} {fmt(steps, '17,.0f')}   {each}")
+        print(
+            f"{labels[key]:<34} {len(ok)}/{len(runs):<3} {fmt(wall, '14.1f')} {fmt(steps, '17,.0f')}   {each}"
+        )
     if results["external"]:
         played = [r["played_steps"] for r in results["external"] if r["ok"]]
-        print(f"external: steps the clients played per run {played} (median {fmt(median(played), ',.0f')}); "
-              f"server ingested {[r['server_ingested'] for r in results['external']]}")
+        print(
+            f"external: steps the clients played per run {played} (median {fmt(median(played), ',.0f')}); "
+            f"server ingested {[r['server_ingested'] for r in results['external']]}"
+        )
     if "external" in summary and "rllib" in summary:
         (ew, es), (rw, rs) = summary["external"], summary["rllib"]
         if ew and rw:
-            print(f"ratios external / in-process: wall {ew / rw:.2f}x (target <= 0.5x), "
-                  f"trained env steps {es / rs:.2f}x (target <= 1.1x)")
+            print(
+                f"ratios external / in-process: wall {ew / rw:.2f}x (target <= 0.5x), "
+                f"trained env steps {es / rs:.2f}x (target <= 1.1x)"
+            )
         if ew:
-            print(f"external wall vs RLlib's external example (issue: median 40.7 s): {ew / 40.7:.2f}x "
-                  "(target <= 0.6x)")
+            print(
+                f"external wall vs RLlib's external example (issue: median 40.7 s): {ew / 40.7:.2f}x "
+                "(target <= 0.6x)"
+            )
     print(f"load average at the end {load_average()}")
     return 0
 

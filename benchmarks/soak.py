@@ -44,7 +44,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, Server, load_average, machine_line  # noqa: E402
+from _common import ROOT, load_average, machine_line  # noqa: E402
+
+from agentsdk.launcher import ServerProcess  # noqa: E402
 
 RESULT_TAG = "SOAK-WORKER-RESULT "
 JSON_TAG = "SOAK-JSON "
@@ -73,14 +75,32 @@ class _Tally:
 
     def add_stats(self, stats: Any) -> None:
         with self.lock:
-            for name in ("steps_recorded", "steps_acknowledged", "steps_rejected", "steps_dropped", "retries",
-                         "batches_sent", "steps_queued", "steps_spooled"):
+            for name in (
+                "steps_recorded",
+                "steps_acknowledged",
+                "steps_rejected",
+                "steps_dropped",
+                "retries",
+                "batches_sent",
+                "steps_queued",
+                "steps_spooled",
+            ):
                 self.stats[name] = self.stats.get(name, 0) + int(getattr(stats, name))
             self.blocked_s += float(stats.time_blocked_s)
 
 
-def _client_thread(tally: _Tally, address: str, mode: str, index: int, seed: int, deadline: list[float],
-                   hz: float, update_interval: float, flush_timeout: float, started: threading.Barrier) -> None:
+def _client_thread(
+    tally: _Tally,
+    address: str,
+    mode: str,
+    index: int,
+    seed: int,
+    deadline: list[float],
+    hz: float,
+    update_interval: float,
+    flush_timeout: float,
+    started: threading.Barrier,
+) -> None:
     """One app: connect, wait for the others, play until ``deadline[0]`` (set once all are connected)."""
     import gymnasium as gym
 
@@ -90,8 +110,14 @@ def _client_thread(tally: _Tally, address: str, mode: str, index: int, seed: int
     env = gym.make("CartPole-v1")
     client = None
     try:
-        client = PolicyClient(address, inference_mode=mode, update_interval=update_interval, seed=seed,
-                              client_id=f"soak-{index}-{mode}", timeout=30.0)
+        client = PolicyClient(
+            address,
+            inference_mode=mode,
+            update_interval=update_interval,
+            seed=seed,
+            client_id=f"soak-{index}-{mode}",
+            timeout=30.0,
+        )
     except Exception as exc:  # noqa: BLE001 - every client failure is an error to report
         tally.error("PolicyClient()", exc)
     try:
@@ -169,15 +195,27 @@ def run_worker(args: argparse.Namespace) -> int:
 
     def target(i: int, mode: str) -> None:
         try:
-            _client_thread(tally, args.address, mode, args.worker_base + i, args.worker_seed + i, deadline,
-                           args.hz, args.update_interval, args.flush_timeout, started)
+            _client_thread(
+                tally,
+                args.address,
+                mode,
+                args.worker_base + i,
+                args.worker_seed + i,
+                deadline,
+                args.hz,
+                args.update_interval,
+                args.flush_timeout,
+                started,
+            )
         except Exception as exc:  # noqa: BLE001
             tally.error("thread", exc)
             traceback.print_exc()
 
     start_at = time.monotonic()
-    threads = [threading.Thread(target=target, args=(i, mode), name=f"soak-client-{i}", daemon=True)
-               for i, mode in enumerate(modes)]
+    threads = [
+        threading.Thread(target=target, args=(i, mode), name=f"soak-client-{i}", daemon=True)
+        for i, mode in enumerate(modes)
+    ]
     for thread in threads:
         thread.start()
     try:
@@ -196,9 +234,16 @@ def run_worker(args: argparse.Namespace) -> int:
     for thread in lingering:
         thread.join(timeout=60)
     result = {
-        "clients": len(modes), "played": tally.played, "episodes": tally.episodes, "errors": tally.errors,
-        "error_samples": tally.error_samples, "flush_timeouts": tally.flush_timeouts, "stats": tally.stats,
-        "blocked_s": tally.blocked_s, "connect_s": ready - start_at, "play_s": time.monotonic() - ready,
+        "clients": len(modes),
+        "played": tally.played,
+        "episodes": tally.episodes,
+        "errors": tally.errors,
+        "error_samples": tally.error_samples,
+        "flush_timeouts": tally.flush_timeouts,
+        "stats": tally.stats,
+        "blocked_s": tally.blocked_s,
+        "connect_s": ready - start_at,
+        "play_s": time.monotonic() - ready,
         "lingering_threads": len(lingering),
         "still_alive_threads": sum(t.is_alive() for t in lingering),
     }
@@ -229,7 +274,7 @@ def _children_map() -> dict[int, list[int]]:
         except OSError:
             continue
         # pid (comm) state ppid ...; comm may contain spaces and parentheses
-        fields = stat[stat.rfind(")") + 2:].split()
+        fields = stat[stat.rfind(")") + 2 :].split()
         children.setdefault(int(fields[1]), []).append(int(entry))
     return children
 
@@ -256,8 +301,12 @@ def server_memory(front_pid: int) -> dict[str, int]:
     for child in children.get(front_pid, []):
         if "multiprocessing" in _cmdline(child) and "resource_tracker" not in _cmdline(child):
             trainer += _rss_kb(child)
-    return {"front_kb": _rss_kb(front_pid), "trainer_kb": trainer, "tree_kb": sum(_rss_kb(p) for p in tree),
-            "tree_procs": len(tree)}
+    return {
+        "front_kb": _rss_kb(front_pid),
+        "trainer_kb": trainer,
+        "tree_kb": sum(_rss_kb(p) for p in tree),
+        "tree_procs": len(tree),
+    }
 
 
 class RssSampler:
@@ -301,7 +350,9 @@ def slope_per_min(points: list[tuple[float, float]]) -> float | None:
     return 60.0 * sum((t - mx) * (v - my) for t, v in points) / var
 
 
-def rss_summary(samples: list[tuple[float, dict[str, int]]], play_from: float, play_to: float) -> dict[str, Any]:
+def rss_summary(
+    samples: list[tuple[float, dict[str, int]]], play_from: float, play_to: float
+) -> dict[str, Any]:
     during = [(t, s) for t, s in samples if play_from <= t <= play_to] or samples
     out: dict[str, Any] = {"samples": len(samples)}
     for key in ("front_kb", "trainer_kb", "tree_kb"):
@@ -311,10 +362,14 @@ def rss_summary(samples: list[tuple[float, dict[str, int]]], play_from: float, p
         end = during[-1][1][key] / 1024
         whole = slope_per_min([(t, s[key] / 1024) for t, s in during])
         half = slope_per_min([(t, s[key] / 1024) for t, s in during if t >= (play_from + play_to) / 2])
-        out[name] = {"start_mib": round(start, 1), "middle_mib": round(middle, 1), "end_mib": round(end, 1),
-                     "peak_mib": round(max(s[key] for _, s in during) / 1024, 1),
-                     "slope_mib_per_min": None if whole is None else round(whole, 2),
-                     "slope_second_half_mib_per_min": None if half is None else round(half, 2)}
+        out[name] = {
+            "start_mib": round(start, 1),
+            "middle_mib": round(middle, 1),
+            "end_mib": round(end, 1),
+            "peak_mib": round(max(s[key] for _, s in during) / 1024, 1),
+            "slope_mib_per_min": None if whole is None else round(whole, 2),
+            "slope_second_half_mib_per_min": None if half is None else round(half, 2),
+        }
     out["tree_procs"] = during[-1][1]["tree_procs"]
     return out
 
@@ -337,8 +392,18 @@ def modes_for(mode: str, n: int) -> list[str]:
     return [mode] * n
 
 
-def soak(clients: int, minutes: float, mode: str, workers: int, hz: float, sample_every: float,
-         update_interval: float, flush_timeout: float, server_args: list[str], quiet: bool = False) -> dict[str, Any]:
+def soak(
+    clients: int,
+    minutes: float,
+    mode: str,
+    workers: int,
+    hz: float,
+    sample_every: float,
+    update_interval: float,
+    flush_timeout: float,
+    server_args: list[str],
+    quiet: bool = False,
+) -> dict[str, Any]:
     def say(text: str) -> None:
         if not quiet:
             print(text, flush=True)
@@ -347,39 +412,80 @@ def soak(clients: int, minutes: float, mode: str, workers: int, hz: float, sampl
     seconds = minutes * 60.0
     say(machine_line())
     with tempfile.TemporaryDirectory(prefix="agentsdk-soak-") as tmp:
-        server = Server("--env", "CartPole-v1", "--log-every", "30", "--checkpoint-dir", str(Path(tmp) / "ckpt"),
-                        *server_args)
+        server = ServerProcess(
+            "--env",
+            "CartPole-v1",
+            "--log-every",
+            "30",
+            "--checkpoint-dir",
+            str(Path(tmp) / "ckpt"),
+            *server_args,
+            capture=True,
+            cwd=ROOT,
+        )
         procs: list[subprocess.Popen[str]] = []
         sampler: RssSampler | None = None
         try:
             server.wait_healthy(timeout=300)
-            say(f"server up at {server.address} (pid {server.proc.pid}); starting {clients} {mode} clients "
-                f"in {workers} processes at {hz:g} Hz for {minutes:g} min")
+            say(
+                f"server up at {server.address} (pid {server.proc.pid}); starting {clients} {mode} clients "
+                f"in {workers} processes at {hz:g} Hz for {minutes:g} min"
+            )
             sampler = RssSampler(server.proc.pid, sample_every).start()
             all_modes = modes_for(mode, clients)
             size = -(-clients // workers)  # contiguous blocks, so "mixed" mixes inside every process
-            per = [all_modes[w * size:(w + 1) * size] for w in range(workers)]
+            per = [all_modes[w * size : (w + 1) * size] for w in range(workers)]
             per = [modes for modes in per if modes]
             workers = len(per)
             base = 0
             for w, modes in enumerate(per):
-                cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--address", server.address,
-                       "--worker-modes", ",".join(modes), "--worker-seconds", str(seconds),
-                       "--worker-base", str(base), "--worker-seed", str(1000 * w), "--hz", str(hz),
-                       "--update-interval", str(update_interval), "--flush-timeout", str(flush_timeout)]
+                cmd = [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "--worker",
+                    "--address",
+                    server.address,
+                    "--worker-modes",
+                    ",".join(modes),
+                    "--worker-seconds",
+                    str(seconds),
+                    "--worker-base",
+                    str(base),
+                    "--worker-seed",
+                    str(1000 * w),
+                    "--hz",
+                    str(hz),
+                    "--update-interval",
+                    str(update_interval),
+                    "--flush-timeout",
+                    str(flush_timeout),
+                ]
                 base += len(modes)
-                procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                              cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}))
+                procs.append(
+                    subprocess.Popen(
+                        cmd,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT,
+                        text=True,
+                        cwd=ROOT,
+                        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                    )
+                )
             outputs: list[list[str]] = [[] for _ in procs]
-            readers = [threading.Thread(target=lambda p=p, o=o: o.extend(line.rstrip("\n") for line in p.stdout),
-                                        daemon=True) for p, o in zip(procs, outputs, strict=True)]
+            readers = [
+                threading.Thread(
+                    target=lambda p=p, o=o: o.extend(line.rstrip("\n") for line in p.stdout), daemon=True
+                )
+                for p, o in zip(procs, outputs, strict=True)
+            ]
             for reader in readers:
                 reader.start()
             # Playing starts when the last worker has all its clients connected.
             ready_deadline = time.monotonic() + 300
             while time.monotonic() < ready_deadline and not all(
-                    any(line.startswith("SOAK-WORKER-READY") for line in out) or p.poll() is not None
-                    for out, p in zip(outputs, procs, strict=True)):
+                any(line.startswith("SOAK-WORKER-READY") for line in out) or p.poll() is not None
+                for out, p in zip(outputs, procs, strict=True)
+            ):
                 time.sleep(0.2)
             play_from = time.monotonic() - sampler.t0
             say(f"all clients connected after {play_from:.1f} s; playing")
@@ -388,9 +494,11 @@ def soak(clients: int, minutes: float, mode: str, workers: int, hz: float, sampl
                 time.sleep(0.5)
                 if time.monotonic() >= next_report and sampler.samples:
                     t, s = sampler.samples[-1]
-                    say(f"  t={t:6.0f} s  front {s['front_kb'] / 1024:7.1f} MiB  trainer "
+                    say(
+                        f"  t={t:6.0f} s  front {s['front_kb'] / 1024:7.1f} MiB  trainer "
                         f"{s['trainer_kb'] / 1024:7.1f} MiB  tree {s['tree_kb'] / 1024:7.1f} MiB  "
-                        f"load {load_average()}")
+                        f"load {load_average()}"
+                    )
                     next_report = time.monotonic() + max(30.0, seconds / 10)
             play_to = play_from + seconds
             for reader in readers:
@@ -398,9 +506,22 @@ def soak(clients: int, minutes: float, mode: str, workers: int, hz: float, sampl
             results = []
             for w, (proc, out) in enumerate(zip(procs, outputs, strict=True)):
                 found = [line for line in out if line.startswith(RESULT_TAG)]
-                result = json.loads(found[-1][len(RESULT_TAG):]) if found else {
-                    "clients": len(per[w]), "played": 0, "episodes": 0, "errors": 0, "error_samples": [],
-                    "flush_timeouts": 0, "stats": {}, "blocked_s": 0.0, "connect_s": 0.0, "play_s": 0.0}
+                result = (
+                    json.loads(found[-1][len(RESULT_TAG) :])
+                    if found
+                    else {
+                        "clients": len(per[w]),
+                        "played": 0,
+                        "episodes": 0,
+                        "errors": 0,
+                        "error_samples": [],
+                        "flush_timeouts": 0,
+                        "stats": {},
+                        "blocked_s": 0.0,
+                        "connect_s": 0.0,
+                        "play_s": 0.0,
+                    }
+                )
                 if proc.returncode != 0 or not found:  # a crash is an error even after a full report
                     tail = "\n".join(line for line in out[-30:] if not line.startswith(RESULT_TAG))
                     result["errors"] += 1
@@ -428,16 +549,26 @@ def soak(clients: int, minutes: float, mode: str, workers: int, hz: float, sampl
     recorded = stats.get("steps_recorded", 0)
     ingested = int(metrics.get("agentsdk_steps_ingested_total", -1))
     summary = {
-        "clients": clients, "minutes": minutes, "mode": mode, "workers": workers, "hz": hz,
-        "played": played, "episodes": sum(r["episodes"] for r in results),
+        "clients": clients,
+        "minutes": minutes,
+        "mode": mode,
+        "workers": workers,
+        "hz": hz,
+        "played": played,
+        "episodes": sum(r["episodes"] for r in results),
         "steps_per_s": round(played / seconds, 1) if seconds else None,
         "steps_per_s_per_client": round(played / seconds / clients, 2) if seconds else None,
-        "recorded": recorded, "acknowledged": acknowledged, "ingested": ingested,
+        "recorded": recorded,
+        "acknowledged": acknowledged,
+        "ingested": ingested,
         "lost": recorded - acknowledged,
         "errors": client_errors + rejected + dropped,
-        "client_exceptions": client_errors, "steps_rejected": rejected, "steps_dropped": dropped,
+        "client_exceptions": client_errors,
+        "steps_rejected": rejected,
+        "steps_dropped": dropped,
         "error_samples": [s for r in results for s in r["error_samples"]][:10],
-        "retries": stats.get("retries", 0), "batches_sent": stats.get("batches_sent", 0),
+        "retries": stats.get("retries", 0),
+        "batches_sent": stats.get("batches_sent", 0),
         "client_time_blocked_s": round(sum(r["blocked_s"] for r in results), 1),
         "connect_s": round(max(r["connect_s"] for r in results), 1),
         "client_threads_after_close": sum(r.get("lingering_threads", 0) for r in results),
@@ -446,34 +577,47 @@ def soak(clients: int, minutes: float, mode: str, workers: int, hz: float, sampl
         "rss": rss_summary(sampler.samples, play_from, play_to) if sampler else {},
         "load_average_end": load_average(),
     }
-    summary["ok"] = (summary["errors"] == 0 and acknowledged == ingested and summary["lost"] == 0
-                     and played > 0)
+    summary["ok"] = (
+        summary["errors"] == 0 and acknowledged == ingested and summary["lost"] == 0 and played > 0
+    )
     return summary
 
 
 def report(s: dict[str, Any]) -> None:
     srv = s["server"]
-    print(f"clients {s['clients']} ({s['mode']}, {s['workers']} processes, {s['hz']:g} Hz target), "
-          f"minutes {s['minutes']:g}")
-    print(f"steps played {s['played']:,} ({s['steps_per_s']:,} /s, {s['steps_per_s_per_client']} /s per client), "
-          f"episodes {s['episodes']:,}")
-    print(f"steps recorded {s['recorded']:,}, acknowledged {s['acknowledged']:,}, server ingested "
-          f"{s['ingested']:,}, lost {s['lost']:,}")
-    print(f"errors {s['errors']} (client exceptions {s['client_exceptions']}, rejected {s['steps_rejected']}, "
-          f"dropped {s['steps_dropped']}); client threads alive after close {s['client_threads_after_close']}; "
-          f"upload retries {s['retries']:,} of {s['batches_sent']:,} batches; "
-          f"server 429s {int(srv.get('batches_rejected_full_total', 0)):,}, duplicates "
-          f"{int(srv.get('batches_duplicate_total', 0)):,}")
-    print(f"server: trained on {int(srv.get('steps_delivered_total', 0)):,} steps, stale "
-          f"{int(srv.get('steps_stale_total', 0)):,}, {int(srv.get('training_iterations_total', 0))} iterations, "
-          f"policy v{int(srv.get('policy_version', 0))}, act requests {int(srv.get('act_requests_total', 0)):,}; "
-          f"exit {s['server_exit']}")
+    print(
+        f"clients {s['clients']} ({s['mode']}, {s['workers']} processes, {s['hz']:g} Hz target), "
+        f"minutes {s['minutes']:g}"
+    )
+    print(
+        f"steps played {s['played']:,} ({s['steps_per_s']:,} /s, {s['steps_per_s_per_client']} /s per client), "
+        f"episodes {s['episodes']:,}"
+    )
+    print(
+        f"steps recorded {s['recorded']:,}, acknowledged {s['acknowledged']:,}, server ingested "
+        f"{s['ingested']:,}, lost {s['lost']:,}"
+    )
+    print(
+        f"errors {s['errors']} (client exceptions {s['client_exceptions']}, rejected {s['steps_rejected']}, "
+        f"dropped {s['steps_dropped']}); client threads alive after close {s['client_threads_after_close']}; "
+        f"upload retries {s['retries']:,} of {s['batches_sent']:,} batches; "
+        f"server 429s {int(srv.get('batches_rejected_full_total', 0)):,}, duplicates "
+        f"{int(srv.get('batches_duplicate_total', 0)):,}"
+    )
+    print(
+        f"server: trained on {int(srv.get('steps_delivered_total', 0)):,} steps, stale "
+        f"{int(srv.get('steps_stale_total', 0)):,}, {int(srv.get('training_iterations_total', 0))} iterations, "
+        f"policy v{int(srv.get('policy_version', 0))}, act requests {int(srv.get('act_requests_total', 0)):,}; "
+        f"exit {s['server_exit']}"
+    )
     for name in ("front", "trainer", "tree"):
         r = s["rss"].get(name)
         if r:
-            print(f"RSS {name:<7} start {r['start_mib']:8.1f} MiB, middle {r['middle_mib']:8.1f}, end "
-                  f"{r['end_mib']:8.1f}, peak {r['peak_mib']:8.1f}; slope {r['slope_mib_per_min']} MiB/min "
-                  f"(second half {r['slope_second_half_mib_per_min']})")
+            print(
+                f"RSS {name:<7} start {r['start_mib']:8.1f} MiB, middle {r['middle_mib']:8.1f}, end "
+                f"{r['end_mib']:8.1f}, peak {r['peak_mib']:8.1f}; slope {r['slope_mib_per_min']} MiB/min "
+                f"(second half {r['slope_second_half_mib_per_min']})"
+            )
     for sample in s["error_samples"]:
         print(f"  error: {sample}")
     print(f"load average at the end {s['load_average_end']}; {'OK' if s['ok'] else 'FAILED'}")
@@ -481,14 +625,20 @@ def report(s: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--clients", type=int, default=256)
     parser.add_argument("--minutes", type=float, default=1.0)
     parser.add_argument("--mode", choices=["remote", "local", "mixed"], default="mixed")
-    parser.add_argument("--workers", type=int, default=4, help="client processes (threads are spread over them)")
+    parser.add_argument(
+        "--workers", type=int, default=4, help="client processes (threads are spread over them)"
+    )
     parser.add_argument("--hz", type=float, default=30.0, help="target frames (steps) per second per client")
     parser.add_argument("--sample-every", type=float, default=5.0, help="seconds between RSS samples")
-    parser.add_argument("--update-interval", type=float, default=5.0, help="local mode: policy refresh period")
+    parser.add_argument(
+        "--update-interval", type=float, default=5.0, help="local mode: policy refresh period"
+    )
     parser.add_argument("--flush-timeout", type=float, default=300.0)
     parser.add_argument("--server-arg", action="append", default=[], help="extra `agentsdk serve` argument")
     parser.add_argument("--json", help="also write the summary here")
@@ -504,8 +654,17 @@ def main(argv: list[str] | None = None) -> int:
         return run_worker(args)
     if args.clients < 1 or args.minutes <= 0:
         parser.error("--clients must be >= 1 and --minutes > 0")
-    summary = soak(args.clients, args.minutes, args.mode, args.workers, args.hz, args.sample_every,
-                   args.update_interval, args.flush_timeout, args.server_arg)
+    summary = soak(
+        args.clients,
+        args.minutes,
+        args.mode,
+        args.workers,
+        args.hz,
+        args.sample_every,
+        args.update_interval,
+        args.flush_timeout,
+        args.server_arg,
+    )
     report(summary)
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2))

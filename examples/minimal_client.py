@@ -1,7 +1,7 @@
 """The smallest useful app: CartPole, trained by a running `agentsdk serve --env CartPole-v1`.
 
-    agentsdk serve --env CartPole-v1 --port 9900 &
-    python examples/minimal_client.py http://127.0.0.1:9900
+agentsdk serve --env CartPole-v1 --port 9900 &
+python examples/minimal_client.py http://127.0.0.1:9900
 """
 
 import sys

@@ -23,8 +23,9 @@ class AlgorithmSpec:
 
 ALGORITHMS: dict[str, AlgorithmSpec] = {
     # The hyperparameters of RLlib's external-env example, so figures compare.
-    "PPO": AlgorithmSpec("PPO", max_policy_lag=1, train_batch=4000,
-                         training={"num_epochs": 10, "vf_loss_coeff": 0.01}),
+    "PPO": AlgorithmSpec(
+        "PPO", max_policy_lag=1, train_batch=4000, training={"num_epochs": 10, "vf_loss_coeff": 0.01}
+    ),
 }
 
 

@@ -26,8 +26,12 @@ def opt(default: Any, help_text: str) -> Any:
 
 @dataclass(frozen=True)
 class ServerConfig:
-    env: str | None = opt(None, "Registered gymnasium env id whose spaces the server announces, e.g. CartPole-v1.")
-    observation_space: str | None = opt(None, "Observation space as a JSON spec (PROTOCOL.md), instead of --env.")
+    env: str | None = opt(
+        None, "Registered gymnasium env id whose spaces the server announces, e.g. CartPole-v1."
+    )
+    observation_space: str | None = opt(
+        None, "Observation space as a JSON spec (PROTOCOL.md), instead of --env."
+    )
     action_space: str | None = opt(None, "Action space as a JSON spec (PROTOCOL.md), instead of --env.")
     algo: str = opt("PPO", "RLlib algorithm to train.")
     host: str = opt("127.0.0.1", "Address to bind; 0.0.0.0 exposes the server to the network.")
@@ -47,9 +51,12 @@ class ServerConfig:
     max_chunks: int = opt(Limits.max_chunks, "Most chunks in one /v1/experience request.")
     max_chunk_steps: int = opt(Limits.max_chunk_steps, "Most steps in one experience chunk.")
     inbox_batches: float = opt(2.0, "Inbox capacity in train batches; a full inbox answers 429.")
-    max_policy_lag: int | None = opt(None, "Versions behind the newest still trained on (default: per algorithm).")
-    training: dict[str, Any] = field(default_factory=dict, metadata={
-        "help": 'AlgorithmConfig fields as JSON, e.g. \'{"lr": 0.0003}\'.'})
+    max_policy_lag: int | None = opt(
+        None, "Versions behind the newest still trained on (default: per algorithm)."
+    )
+    training: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "AlgorithmConfig fields as JSON, e.g. '{\"lr\": 0.0003}'."}
+    )
     seed: int | None = opt(None, "Random seed for the learner.")
     log_every: float = opt(5.0, "Seconds between progress lines.")
 
@@ -65,9 +72,19 @@ class ConfigError(ValueError):
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 # Options whose value must be at least this (the rest take any value of their type).
-MINIMUM = {"port": 0, "checkpoint_every": 1, "stop_iters": 1, "stop_timesteps": 1, "max_body_bytes": 1,
-           "max_batch": 1, "max_chunks": 1, "max_chunk_steps": 1, "inbox_batches": 0.01, "max_policy_lag": -1,
-           "log_every": 0}
+MINIMUM = {
+    "port": 0,
+    "checkpoint_every": 1,
+    "stop_iters": 1,
+    "stop_timesteps": 1,
+    "max_body_bytes": 1,
+    "max_batch": 1,
+    "max_chunks": 1,
+    "max_chunk_steps": 1,
+    "inbox_batches": 0.01,
+    "max_policy_lag": -1,
+    "log_every": 0,
+}
 
 
 def fields() -> list[dataclasses.Field]:
@@ -91,12 +108,15 @@ def _optional(f: dataclasses.Field) -> bool:
     return "None" in str(f.type)
 
 
-def parse_value(f: dataclasses.Field, value: Any, source: str) -> Any:
-    """One option's value, from text (CLI, environment) or JSON (config file); ConfigError if malformed."""
+def parse_value(f: dataclasses.Field, value: Any, source: str, *, text: bool = True) -> Any:
+    """One option's value, from text (CLI, environment) or, with ``text=False``, typed JSON (config file).
+
+    ConfigError names the source and what is accepted when the value is malformed.
+    """
     kind = kind_of(f)
     if value is None and _optional(f):
         return None
-    if isinstance(value, str) and kind != "str":
+    if text and isinstance(value, str) and kind != "str":
         text = value.strip()
         try:
             if kind == "bool":
@@ -157,7 +177,7 @@ def load_config(file: str | None = None, cli: dict[str, Any] | None = None) -> S
         unknown = sorted(set(data) - set(known))
         if unknown:
             raise ConfigError(f"--config {file}: unknown option(s) {unknown}; known: {sorted(known)}")
-        values.update({k: parse_value(known[k], v, f"{file}: {k}") for k, v in data.items()})
+        values.update({k: parse_value(known[k], v, f"{file}: {k}", text=False) for k, v in data.items()})
     for name, f in known.items():
         raw = os.environ.get(env_var(name))
         if raw is not None:

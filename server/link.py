@@ -66,11 +66,15 @@ class FrontLink:
     ``take(max_steps)`` blocks for experience and returns None once the front is stopping.
     """
 
-    def __init__(self, conn: Connection, *,
-                 take: Callable[[int], list[ExperienceChunk] | None],
-                 publish: Callable[[int, bytes, dict[str, Any]], None],
-                 progress: Callable[[dict[str, Any]], None],
-                 finished: Callable[[str, bool], None]) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        take: Callable[[int], list[ExperienceChunk] | None],
+        publish: Callable[[int, bytes, dict[str, Any]], None],
+        progress: Callable[[dict[str, Any]], None],
+        finished: Callable[[str, bool], None],
+    ) -> None:
         self.conn = conn
         self._take = take
         self._publish = publish
@@ -88,8 +92,11 @@ class FrontLink:
                 op = msg["op"]
                 if op == "pull":
                     chunks = self._take(msg["max_steps"])
-                    reply = {"op": "stop"} if chunks is None else {
-                        "op": "chunks", "chunks": [c.to_wire() for c in chunks]}
+                    reply = (
+                        {"op": "stop"}
+                        if chunks is None
+                        else {"op": "chunks", "chunks": [c.to_wire() for c in chunks]}
+                    )
                     self.conn.send_bytes(encode(reply))
                 elif op == "policy":
                     self._publish(msg["version"], msg["onnx"], msg["contract"])

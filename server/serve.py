@@ -49,6 +49,7 @@ def fail(message: str) -> SystemExit:
 
 # ---- stages ------------------------------------------------------------------------------
 
+
 def resolve_spaces(cfg: ServerConfig) -> tuple[Space, Space]:
     """The announced spaces, from --env or the JSON specs; SystemExit with one line if they are wrong."""
     from .env_spaces import from_json_arg, spaces_of_env
@@ -82,8 +83,10 @@ def open_inbox(cfg: ServerConfig) -> Inbox:
             raise fail(str(exc)) from exc
     inbox = Inbox(capacity_steps=capacity, max_policy_lag=lag, store=store)
     if store is not None and cfg.resume:
-        say(f"inbox resumed from {store.path}: {inbox.steps_queued:,} steps queued, "
-            f"{inbox.counters.steps_ingested:,} ingested so far")
+        say(
+            f"inbox resumed from {store.path}: {inbox.steps_queued:,} steps queued, "
+            f"{inbox.counters.steps_ingested:,} ingested so far"
+        )
     return inbox
 
 
@@ -91,8 +94,11 @@ def start_trainer(cfg: ServerConfig, obs_space: Space, act_space: Space) -> tupl
     """The trainer child process (spawned: no state of this process leaks into it) and our end of the link."""
     ctx = mp.get_context("spawn")
     front_conn, trainer_conn = ctx.Pipe()
-    trainer = ctx.Process(target=run_trainer, name="agentsdk-trainer",
-                          args=(trainer_conn, cfg, encode([obs_space.to_spec(), act_space.to_spec()])))
+    trainer = ctx.Process(
+        target=run_trainer,
+        name="agentsdk-trainer",
+        args=(trainer_conn, cfg, encode([obs_space.to_spec(), act_space.to_spec()])),
+    )
     trainer.start()
     return trainer, front_conn
 
@@ -109,10 +115,19 @@ class _Uvicorn(uvicorn.Server):
 
 
 def make_front(cfg: ServerConfig, state: ServerState) -> _Uvicorn:
-    return _Uvicorn(uvicorn.Config(
-        create_app(state), host=cfg.host, port=cfg.port, log_level="warning", access_log=False,
-        ssl_certfile=cfg.ssl_certfile, ssl_keyfile=cfg.ssl_keyfile, timeout_keep_alive=60, lifespan="off",
-    ))
+    return _Uvicorn(
+        uvicorn.Config(
+            create_app(state),
+            host=cfg.host,
+            port=cfg.port,
+            log_level="warning",
+            access_log=False,
+            ssl_certfile=cfg.ssl_certfile,
+            ssl_keyfile=cfg.ssl_keyfile,
+            timeout_keep_alive=60,
+            lifespan="off",
+        )
+    )
 
 
 class ProgressPrinter:
@@ -131,14 +146,17 @@ class ProgressPrinter:
         self.last = now
         c = self.state.inbox.counters
         ret = p.get("return_mean")
-        say(f"iter {p.get('iteration', 0):>4} | trained steps {p.get('steps', 0):>9,} | "
+        say(
+            f"iter {p.get('iteration', 0):>4} | trained steps {p.get('steps', 0):>9,} | "
             f"return {'   -  ' if ret is None else f'{ret:6.1f}'} | {p.get('steps_per_s', 0):7,.0f} steps/s | "
             f"clients {self.state.active_clients():>3} | policy v{self.state.policy_version} | "
-            f"ingested {c.steps_ingested:,} | stale {c.steps_stale:,} | inbox {self.state.inbox.steps_queued:,}")
+            f"ingested {c.steps_ingested:,} | stale {c.steps_stale:,} | inbox {self.state.inbox.steps_queued:,}"
+        )
 
 
-def connect(conn: Connection, state: ServerState, cfg: ServerConfig,
-            finished: Callable[[str, bool], None]) -> FrontLink:
+def connect(
+    conn: Connection, state: ServerState, cfg: ServerConfig, finished: Callable[[str, bool], None]
+) -> FrontLink:
     """The link thread: the trainer pulls from the inbox, publishes into the state."""
     inbox = state.inbox
 
@@ -151,8 +169,9 @@ def connect(conn: Connection, state: ServerState, cfg: ServerConfig,
     def publish(version: int, onnx: bytes, contract: dict[str, Any]) -> None:
         state.publish(load_policy(version, onnx, contract, state.run_id))
 
-    link = FrontLink(conn, take=take, publish=publish, progress=ProgressPrinter(state, cfg.log_every),
-                     finished=finished)
+    link = FrontLink(
+        conn, take=take, publish=publish, progress=ProgressPrinter(state, cfg.log_every), finished=finished
+    )
     link.start()
     return link
 
@@ -171,6 +190,7 @@ def drain(state: ServerState, link: FrontLink, trainer: BaseProcess) -> None:
 
 # ---- the whole life ----------------------------------------------------------------------
 
+
 def serve(cfg: ServerConfig) -> int:
     try:
         algorithm_spec(cfg.algo)
@@ -178,9 +198,15 @@ def serve(cfg: ServerConfig) -> int:
         raise fail(str(exc)) from exc
     obs_space, act_space = resolve_spaces(cfg)
     inbox = open_inbox(cfg)
-    state = ServerState(observation_space=obs_space, action_space=act_space, algorithm=cfg.algo,
-                        limits=cfg.limits, inbox=inbox, inference=BatchedInference(act_space, seed=cfg.seed),
-                        token=cfg.token)
+    state = ServerState(
+        observation_space=obs_space,
+        action_space=act_space,
+        algorithm=cfg.algo,
+        limits=cfg.limits,
+        inbox=inbox,
+        inference=BatchedInference(act_space, seed=cfg.seed),
+        token=cfg.token,
+    )
     say(f"observation space {obs_space!r}, action space {act_space!r}, algorithm {cfg.algo}")
 
     trainer, conn = start_trainer(cfg, obs_space, act_space)
@@ -189,8 +215,11 @@ def serve(cfg: ServerConfig) -> int:
 
     def finished(reason: str, failed: bool) -> None:
         outcome.update(reason=reason, failed=failed)
-        say(("training FAILED: " if failed else "training finished: ") + reason.splitlines()[0]
-            if reason else "training finished")
+        say(
+            ("training FAILED: " if failed else "training finished: ") + reason.splitlines()[0]
+            if reason
+            else "training finished"
+        )
         if failed and "\n" in reason:
             print(reason, file=sys.stderr, flush=True)
         front.should_exit = True
@@ -205,8 +234,15 @@ def serve(cfg: ServerConfig) -> int:
     finally:
         drain(state, link, trainer)
     c, left = inbox.counters, inbox.steps_queued
-    kept = (f" (kept in {inbox.store.path} for --resume)" if inbox.store is not None
-            else " (lost: no --checkpoint-dir)" if left else "")
-    say(f"stopped: ingested {c.steps_ingested:,} steps, trained on {c.steps_delivered:,}, "
-        f"stale {c.steps_stale:,}, left in inbox {left:,}{kept}")
+    kept = (
+        f" (kept in {inbox.store.path} for --resume)"
+        if inbox.store is not None
+        else " (lost: no --checkpoint-dir)"
+        if left
+        else ""
+    )
+    say(
+        f"stopped: ingested {c.steps_ingested:,} steps, trained on {c.steps_delivered:,}, "
+        f"stale {c.steps_stale:,}, left in inbox {left:,}{kept}"
+    )
     return 1 if outcome["failed"] else 0

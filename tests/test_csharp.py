@@ -36,8 +36,9 @@ def built() -> Path:
 
 
 def run_app(address: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(["mono", str(APP), "--address", address, *args],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        ["mono", str(APP), "--address", address, *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def result_line(out: str) -> dict[str, str]:
@@ -48,14 +49,16 @@ def result_line(out: str) -> dict[str, str]:
 
 # -- codec ----------------------------------------------------------------------------------
 
+
 def test_build_compiles_the_runtime_the_app_and_the_unity_folder(built):
     for name in ("app.exe", "vectors.exe", "clienttests.exe", "unity_check.dll"):
         assert (built / name).is_file(), name
 
 
 def test_csharp_codec_passes_every_shared_vector(built):
-    proc = subprocess.run(["mono", str(VECTORS), str(ROOT / "tests" / "vectors")],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        ["mono", str(VECTORS), str(ROOT / "tests" / "vectors")], capture_output=True, text=True, timeout=60
+    )
     total = len(list((ROOT / "tests" / "vectors").glob("*.msgpack")))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"{total} passed, 0 failed" in proc.stdout, proc.stdout
@@ -63,15 +66,20 @@ def test_csharp_codec_passes_every_shared_vector(built):
 
 def test_csharp_client_unit_checks_pass(built):
     """Chunk cutting, batch_id reuse on retries, error mapping: against a fake HTTP handler."""
-    proc = subprocess.run(["mono", str(built / "clienttests.exe")], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        ["mono", str(built / "clienttests.exe")], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0 and " 0 failed" in proc.stdout, proc.stdout + proc.stderr
 
 
 # -- against a real server ------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def token_server(tmp_path_factory) -> ServerProcess:
-    server = logged_server(tmp_path_factory.mktemp("csharp"), "--env", "CartPole-v1", token=TOKEN, name="token-server")
+    server = logged_server(
+        tmp_path_factory.mktemp("csharp"), "--env", "CartPole-v1", token=TOKEN, name="token-server"
+    )
     try:
         yield server.wait_healthy()
     finally:
@@ -82,8 +90,18 @@ def token_server(tmp_path_factory) -> ServerProcess:
 @pytest.mark.learning
 def test_headless_csharp_app_learns_cartpole_and_every_step_is_ingested(built, start_server):
     server = start_server("--env", "CartPole-v1", "--seed", "1")
-    proc = run_app(server.address, "--steps", "100000", "--stop-at-return", "150", "--seed", "1",
-                   "--quiet", "--check-policy", timeout=480)
+    proc = run_app(
+        server.address,
+        "--steps",
+        "100000",
+        "--stop-at-return",
+        "150",
+        "--seed",
+        "1",
+        "--quiet",
+        "--check-policy",
+        timeout=480,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"{out[-3000:]}\n--- server ---\n{server.output()[-3000:]}"
     result = result_line(proc.stdout)
@@ -124,5 +142,7 @@ def test_protocol_mismatch_fails_fast_naming_both_versions(built, token_server):
     elapsed = time.monotonic() - started
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert elapsed < 15, f"took {elapsed:.1f} s"
-    assert "VersionMismatchException" in proc.stderr and "protocol_version_mismatch" in proc.stderr, proc.stderr
+    assert "VersionMismatchException" in proc.stderr and "protocol_version_mismatch" in proc.stderr, (
+        proc.stderr
+    )
     assert "9.0" in proc.stderr and "1.0" in proc.stderr, proc.stderr

@@ -20,7 +20,9 @@ def test_remote_and_local_clients_learn_cartpole(start_server):
     try:
         while time.monotonic() < deadline and best < 150:
             time.sleep(2)
-            assert all(c.poll() is None for c in clients), [c.stdout.read() for c in clients if c.poll() is not None]
+            assert all(c.poll() is None for c in clients), [
+                c.stdout.read() for c in clients if c.poll() is not None
+            ]
             best = max(best, server.metric("agentsdk_episode_return_mean"))
     finally:
         for c in clients:

@@ -33,14 +33,26 @@ from agentsdk_client.protocol.spec import spec_to_json
 
 VECTORS = {p.name: p.read_bytes() for p in sorted((Path(__file__).parent / "vectors").glob("*.msgpack"))}
 EXAMPLES = int(os.environ.get("AGENTSDK_FUZZ_EXAMPLES", "500"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
 
 # -- strategies -----------------------------------------------------------------------------
 
-scalars = (st.none() | st.booleans() | st.integers(min_value=-(2 ** 63), max_value=2 ** 64 - 1)
-           | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=16) | st.binary(max_size=32))
-shapes = st.lists(st.integers(min_value=-2, max_value=6), max_size=4) | st.lists(st.integers(0, 3), max_size=10)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=16)
+    | st.binary(max_size=32)
+)
+shapes = st.lists(st.integers(min_value=-2, max_value=6), max_size=4) | st.lists(
+    st.integers(0, 3), max_size=10
+)
 dtype_names = st.sampled_from([*DTYPES, "object", "complex64", "<f4", "U3", ""]) | st.text(max_size=6)
 
 
@@ -53,19 +65,25 @@ def array_ext(draw: Any) -> msgpack.ExtType:
         data = draw(st.binary(min_size=size, max_size=size)) if size <= 256 else bytes(size)
     else:
         data = draw(st.binary(max_size=64))
-    payload = draw(st.sampled_from([
-        msgpack.packb([name, shape, data], use_bin_type=True),
-        msgpack.packb([name, shape], use_bin_type=True),
-        msgpack.packb({"dtype": name}, use_bin_type=True),
-        data,
-    ]))
+    payload = draw(
+        st.sampled_from(
+            [
+                msgpack.packb([name, shape, data], use_bin_type=True),
+                msgpack.packb([name, shape], use_bin_type=True),
+                msgpack.packb({"dtype": name}, use_bin_type=True),
+                data,
+            ]
+        )
+    )
     return msgpack.ExtType(draw(st.sampled_from([1, 1, 1, 0, 2, 127])), payload)
 
 
 values = st.recursive(
     scalars | array_ext() | st.builds(msgpack.ExtType, st.integers(0, 127), st.binary(max_size=16)),
-    lambda children: (st.lists(children, max_size=5)
-                      | st.dictionaries(st.text(max_size=12) | st.integers(-3, 3), children, max_size=5)),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(st.text(max_size=12) | st.integers(-3, 3), children, max_size=5)
+    ),
     max_leaves=24,
 )
 
@@ -84,24 +102,30 @@ def mutated_vector(draw: Any) -> bytes:
         if op == "flip" and data:
             data[at] ^= 1 << draw(st.integers(0, 7))
         elif op == "set" and data:
-            data[at] = draw(st.sampled_from([0x00, 0x7F, 0x80, 0xC1, 0xC4, 0xC7, 0xD4, 0xDB, 0xDC, 0xDF, 0xFF]))
+            data[at] = draw(
+                st.sampled_from([0x00, 0x7F, 0x80, 0xC1, 0xC4, 0xC7, 0xD4, 0xDB, 0xDC, 0xDF, 0xFF])
+            )
         elif op == "cut":
             data = data[:at]
         elif op == "insert":
             data[at:at] = draw(st.binary(min_size=1, max_size=8))
         else:
-            data[at:at] = data[at:at + draw(st.integers(1, 16))]
+            data[at:at] = data[at : at + draw(st.integers(1, 16))]
     return bytes(data)
 
 
 # Extensions with any type code, negative ones (msgpack's reserved range: -1 is a timestamp) included,
 # which msgpack.ExtType cannot build: ext 8 = 0xc7, length, type, payload.
-raw_ext = st.builds(lambda code, payload: bytes([0xC7, len(payload), code & 0xFF]) + payload,
-                    st.integers(-128, 127), st.binary(max_size=16))
+raw_ext = st.builds(
+    lambda code, payload: bytes([0xC7, len(payload), code & 0xFF]) + payload,
+    st.integers(-128, 127),
+    st.binary(max_size=16),
+)
 raw_bodies = st.binary(max_size=256) | mutated_vector() | values.map(pack) | raw_ext
 
 
 # -- the decoder ----------------------------------------------------------------------------
+
 
 def decode_or_codec_error(raw: bytes) -> None:
     try:
@@ -124,8 +148,12 @@ def test_decode_of_encoded_values_returns_or_raises_codec_error(value: Any) -> N
 
 # -- the server's endpoints -----------------------------------------------------------------
 
-OBS_SPACE = Box(np.array([-4.8, -np.inf, -0.42, -np.inf], np.float32),
-                np.array([4.8, np.inf, 0.42, np.inf], np.float32), (4,), np.float32)
+OBS_SPACE = Box(
+    np.array([-4.8, -np.inf, -0.42, -np.inf], np.float32),
+    np.array([4.8, np.inf, 0.42, np.inf], np.float32),
+    (4,),
+    np.float32,
+)
 ACT_SPACE = Discrete(2)
 
 
@@ -135,12 +163,17 @@ def tiny_policy_onnx() -> bytes:
 
     rng = np.random.default_rng(0)
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["obs", "W"], ["h"]), helper.make_node("Add", ["h", "b"], ["dist_inputs"])],
+        [
+            helper.make_node("MatMul", ["obs", "W"], ["h"]),
+            helper.make_node("Add", ["h", "b"], ["dist_inputs"]),
+        ],
         "policy",
         [helper.make_tensor_value_info("obs", TensorProto.FLOAT, ["batch", 4])],
         [helper.make_tensor_value_info("dist_inputs", TensorProto.FLOAT, ["batch", 2])],
-        [numpy_helper.from_array(rng.normal(size=(4, 2)).astype(np.float32), "W"),
-         numpy_helper.from_array(np.zeros(2, np.float32), "b")],
+        [
+            numpy_helper.from_array(rng.normal(size=(4, 2)).astype(np.float32), "W"),
+            numpy_helper.from_array(np.zeros(2, np.float32), "b"),
+        ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
@@ -160,15 +193,26 @@ def app_client() -> Any:
     from agentsdk_server.front.state import ServerState
 
     state = ServerState(
-        observation_space=OBS_SPACE, action_space=ACT_SPACE, algorithm="PPO",
+        observation_space=OBS_SPACE,
+        action_space=ACT_SPACE,
+        algorithm="PPO",
         limits=Limits(max_body_bytes=1 << 20, max_batch=64, max_chunks=16, max_chunk_steps=512),
-        inbox=Inbox(capacity_steps=10_000_000, max_policy_lag=1), inference=BatchedInference(ACT_SPACE, seed=0),
+        inbox=Inbox(capacity_steps=10_000_000, max_policy_lag=1),
+        inference=BatchedInference(ACT_SPACE, seed=0),
     )
-    contract = {"protocol": "1.0", "policy_version": 0, "algorithm": "PPO",
-                "observation_space": spec_to_json(OBS_SPACE.to_spec()),
-                "action_space": spec_to_json(ACT_SPACE.to_spec()), "distribution": "Categorical",
-                "dist_inputs_size": 2, "flat_obs_size": 4, "opset": 17, "input_name": "obs",
-                "output_name": "dist_inputs"}
+    contract = {
+        "protocol": "1.0",
+        "policy_version": 0,
+        "algorithm": "PPO",
+        "observation_space": spec_to_json(OBS_SPACE.to_spec()),
+        "action_space": spec_to_json(ACT_SPACE.to_spec()),
+        "distribution": "Categorical",
+        "dist_inputs_size": 2,
+        "flat_obs_size": 4,
+        "opset": 17,
+        "input_name": "obs",
+        "output_name": "dist_inputs",
+    }
     state.publish(load_policy(0, tiny_policy_onnx(), contract))
     with TestClient(create_app(state)) as client:
         yield client, state
@@ -211,8 +255,11 @@ def mutated_message(draw: Any) -> tuple[str, bytes]:
         node[draw(st.text(max_size=12))] = draw(values)
     else:
         node.append(draw(values))
-    if path == "/v1/experience" and isinstance(message, dict) and message.get("batch_id") == \
-            GOOD_EXPERIENCE["batch_id"]:
+    if (
+        path == "/v1/experience"
+        and isinstance(message, dict)
+        and message.get("batch_id") == GOOD_EXPERIENCE["batch_id"]
+    ):
         message["batch_id"] = draw(st.uuids()).hex  # a fresh id, so an accidentally valid batch is ingested
     return path, pack(message)
 
@@ -235,7 +282,8 @@ def test_endpoints_answer_mutated_messages_below_500(app_client: Any, case: tupl
 def test_the_app_still_serves_after_the_fuzzing(app_client: Any) -> None:
     client, state = app_client
     still_serves(client)
-    resp = client.post("/v1/experience", content=encode({**GOOD_EXPERIENCE, "batch_id": "after-fuzz"}),
-                       headers=HEADERS)
+    resp = client.post(
+        "/v1/experience", content=encode({**GOOD_EXPERIENCE, "batch_id": "after-fuzz"}), headers=HEADERS
+    )
     assert resp.status_code == 200 and decode(resp.content)["duplicate"] is False
     assert state.inbox.counters.steps_ingested >= sum(len(c["rewards"]) for c in GOOD_EXPERIENCE["chunks"])

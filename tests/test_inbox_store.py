@@ -16,11 +16,18 @@ from agentsdk_server.front.inbox_store import INBOX_FILE, InboxStore, InboxStore
 def chunk(t: int = 200, version: int = 0) -> ExperienceChunk:
     """A chunk as validation hands it to the inbox (CartPole-shaped)."""
     return ExperienceChunk(
-        episode_id=uuid.uuid4().hex, agent_id="agent0", chunk_index=0,
+        episode_id=uuid.uuid4().hex,
+        agent_id="agent0",
+        chunk_index=0,
         observations=np.random.default_rng(t).normal(size=(t + 1, 4)).astype(np.float32),
-        policy_actions=np.zeros(t, np.int64), rewards=np.ones(t, np.float32), terminated=True, truncated=False,
-        logp=np.full(t, -0.69, np.float32), dist_inputs=np.zeros((t, 2), np.float32),
-        policy_versions=np.full(t, version, np.int64))
+        policy_actions=np.zeros(t, np.int64),
+        rewards=np.ones(t, np.float32),
+        terminated=True,
+        truncated=False,
+        logp=np.full(t, -0.69, np.float32),
+        dist_inputs=np.zeros((t, 2), np.float32),
+        policy_versions=np.full(t, version, np.int64),
+    )
 
 
 def open_inbox(directory: Path, *, resume: bool, remember: int = 1000, lag: int = 1) -> Inbox:
@@ -55,7 +62,11 @@ def test_restart_gets_back_queue_seen_ids_and_counters(tmp_path: Path) -> None:
     again.close_store()
 
     third = open_inbox(tmp_path, resume=True)
-    assert (third.counters.steps_ingested, third.counters.steps_delivered, third.steps_queued) == (460, 450, 10)
+    assert (third.counters.steps_ingested, third.counters.steps_delivered, third.steps_queued) == (
+        460,
+        450,
+        10,
+    )
     third.close_store()
 
 

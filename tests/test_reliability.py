@@ -19,19 +19,20 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import numpy as np
 import pytest
 
 from agentsdk_client import PolicyClient, decode
-from agentsdk_client._spool import Spool
 
 pytestmark = pytest.mark.e2e
 
@@ -53,12 +54,24 @@ def play_episode(client: PolicyClient, rng: np.random.Generator) -> int:
     return EPISODE_STEPS
 
 
-def stored(directory: Path) -> list[Any]:
-    spool = Spool(directory)
-    try:
-        return spool.peek(1_000_000)
-    finally:
-        spool.close()
+class SpoolRow(NamedTuple):
+    batch_id: str
+    body: bytes
+    steps: int
+
+
+def stored(directory: Path) -> list[SpoolRow]:
+    """The client spool's rows, oldest first, read straight from its SQLite file.
+
+    The spool is one SQLite file, ``spool.sqlite3`` in the spool directory, with one row per pending
+    request: ``batches(seq, batch_id, body, steps, created)``, ``seq`` in insertion order. Called only
+    when no client holds the file (its lock dies with its process or its ``close``).
+    """
+    path = directory / "spool.sqlite3"
+    assert path.exists(), f"no spool file at {path}"
+    with closing(sqlite3.connect(path)) as db:
+        rows = db.execute("SELECT batch_id, body, steps FROM batches ORDER BY seq").fetchall()
+    return [SpoolRow(str(batch_id), bytes(body), int(steps)) for batch_id, body, steps in rows]
 
 
 @pytest.mark.long  # a minute-long outage: picked out with the long runs, still run in CI
@@ -68,8 +81,14 @@ def test_server_down_a_minute_then_back_nothing_lost_nothing_twice(start_server,
     port = first.port
     rng = np.random.default_rng(0)
     pace = threading.Event()  # never set: wait() only paces the app like a frame loop
-    client = PolicyClient(first.address, inference_mode="local", update_interval=0.5, timeout=2.0,
-                          max_queued_steps=bound, spool_dir=tmp_path / "spool")
+    client = PolicyClient(
+        first.address,
+        inference_mode="local",
+        update_interval=0.5,
+        timeout=2.0,
+        max_queued_steps=bound,
+        spool_dir=tmp_path / "spool",
+    )
     played, most_queued, most_spooled = 0, 0, 0
     try:
         while played < 2000:
@@ -125,26 +144,37 @@ while True:
         client.log_returns(episode, 1.0)
     client.end_episode(episode, np.zeros(4, np.float32))
     s = client.stats
-    print(f"acked={s.steps_acknowledged} spooled={s.steps_spooled} queued={s.steps_queued}", flush=True)
+    # one write per line: the client's log lines share this pipe, and print() writes its newline separately
+    sys.stdout.write(f"acked={s.steps_acknowledged} spooled={s.steps_spooled} queued={s.steps_queued}\\n")
 """
 
 
 def read_stats(proc: subprocess.Popen, until: Any) -> dict[str, int]:
     """Follow the child's stats lines until ``until(stats)`` holds."""
     assert proc.stdout is not None
+    other: list[str] = []  # the child's log lines and traceback, for the failure message
     for line in proc.stdout:
         if line.startswith("acked="):
             stats = {k: int(v) for k, v in (part.split("=") for part in line.split())}
             if until(stats):
                 return stats
-    raise AssertionError(f"client exited with {proc.wait()} before the condition held")
+        else:
+            other.append(line)
+    raise AssertionError(
+        f"client exited with {proc.wait()} before the condition held:\n{''.join(other[-40:])}"
+    )
 
 
 def test_killed_client_spool_is_delivered_once_by_the_next_client(start_server, tmp_path: Path) -> None:
     spool_dir = tmp_path / "spool"
     first = start_server("--env", "CartPole-v1")
-    child = subprocess.Popen([sys.executable, "-c", CHILD, first.address, str(spool_dir)], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, first.address, str(spool_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         read_stats(child, lambda s: s["acked"] > 0)
         first.proc.send_signal(signal.SIGKILL)
@@ -165,8 +195,12 @@ def test_killed_client_spool_is_delivered_once_by_the_next_client(start_server, 
 
     second = start_server("--env", "CartPole-v1")
     # The server got the oldest batch, but the client died before deleting the row.
-    resp = httpx.post(second.address + "/v1/experience", content=rows[0].body,
-                      headers={"Content-Type": "application/msgpack"}, timeout=10)
+    resp = httpx.post(
+        second.address + "/v1/experience",
+        content=rows[0].body,
+        headers={"Content-Type": "application/msgpack"},
+        timeout=10,
+    )
     assert resp.status_code == 200 and decode(resp.content)["accepted_steps"] == rows[0].steps
 
     with PolicyClient(second.address, spool_dir=spool_dir) as client:

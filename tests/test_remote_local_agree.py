@@ -13,10 +13,16 @@ from agentsdk_client.protocol.distributions import distribution_for
 
 pytestmark = pytest.mark.e2e
 
-DICT_OBS = json.dumps({"type": "Dict", "spaces": [
-    ["pos", {"type": "Box", "low": [-1, -1], "high": [1, 1], "dtype": "float32"}],
-    ["mode", {"type": "Discrete", "n": 3}],
-    ["keys", {"type": "MultiBinary", "shape": [2]}]]})
+DICT_OBS = json.dumps(
+    {
+        "type": "Dict",
+        "spaces": [
+            ["pos", {"type": "Box", "low": [-1, -1], "high": [1, 1], "dtype": "float32"}],
+            ["mode", {"type": "Discrete", "n": 3}],
+            ["keys", {"type": "MultiBinary", "shape": [2]}],
+        ],
+    }
+)
 MULTI_ACT = json.dumps({"type": "MultiDiscrete", "nvec": [3, 2]})
 
 CASES = {
@@ -36,7 +42,10 @@ def test_remote_and_local_agree(start_server, case):
         space = local.observation_space
         rng = np.random.default_rng(0)
         observations = [sample(space, rng) for _ in range(100)]
-        episode_l, episode_r = local.start_episode(training_enabled=False), remote.start_episode(training_enabled=False)
+        episode_l, episode_r = (
+            local.start_episode(training_enabled=False),
+            remote.start_episode(training_enabled=False),
+        )
         for obs in observations:
             a_local = local.get_action(episode_l, obs, deterministic=True)
             a_remote = remote.get_action(episode_r, obs, deterministic=True)
@@ -45,15 +54,20 @@ def test_remote_and_local_agree(start_server, case):
         # Log-probs of the server's sampled (policy-form) actions, re-evaluated on the local ONNX outputs.
         distribution = distribution_for(local.action_space)
         batch = space.stack(observations)
-        answer = decode(httpx.post(server.address + "/v1/act", content=encode({"observations": batch}),
-                                   headers={"Content-Type": "application/msgpack"}).content)
+        answer = decode(
+            httpx.post(
+                server.address + "/v1/act",
+                content=encode({"observations": batch}),
+                headers={"Content-Type": "application/msgpack"},
+            ).content
+        )
         assert answer["policy_version"] == local.policy_version
         for i, obs in enumerate(observations):
             action = space_value(local.action_space, answer["actions"], i)
             _, _, _, dist_inputs, version = local._local.evaluate(obs, action)
             assert version == answer["policy_version"]
             np.testing.assert_allclose(dist_inputs, answer["dist_inputs"][i], atol=1e-5)
-            logp = distribution.logp(dist_inputs[None], answer["policy_actions"][i:i + 1])[0]
+            logp = distribution.logp(dist_inputs[None], answer["policy_actions"][i : i + 1])[0]
             assert abs(float(logp) - float(answer["logp"][i])) < 1e-5
     finally:
         local.close()
@@ -86,8 +100,12 @@ def test_local_client_picks_up_new_policy_by_long_poll(start_server):
 
     from conftest import run_client
 
-    server = start_server("--env", "CartPole-v1", "--training",
-                          '{"train_batch_size_per_learner": 400, "minibatch_size": 100, "num_epochs": 1}')
+    server = start_server(
+        "--env",
+        "CartPole-v1",
+        "--training",
+        '{"train_batch_size_per_learner": 400, "minibatch_size": 100, "num_epochs": 1}',
+    )
     client = PolicyClient(server.address, inference_mode="local", update_interval=20.0)
     feeder = run_client(server.address, "remote", "--max-steps", "3000")
     try:

@@ -19,8 +19,16 @@ def info(server) -> dict:
 
 def test_resume_continues_policy_version(start_server, tmp_path):
     ckpt = tmp_path / "ckpt"
-    args = ("--env", "CartPole-v1", "--checkpoint-dir", str(ckpt), "--checkpoint-every", "1",
-            "--training", '{"train_batch_size_per_learner": 500, "minibatch_size": 128, "num_epochs": 2}')
+    args = (
+        "--env",
+        "CartPole-v1",
+        "--checkpoint-dir",
+        str(ckpt),
+        "--checkpoint-every",
+        "1",
+        "--training",
+        '{"train_batch_size_per_learner": 500, "minibatch_size": 128, "num_epochs": 2}',
+    )
     first = start_server(*args, "--stop-iters", "3")
     client = run_client(first.address, "remote", "--max-steps", "20000")
     assert first.proc.wait(timeout=180) == 0, first.output()

@@ -15,6 +15,11 @@ Afterwards:
   (server/inbox_store.py), equals the steps played: each step counted exactly
   once, across the crash, resends included (a batch the dead server committed
   but never answered is recognised as a duplicate by its remembered id).
+
+Whether the client happens to resend such a batch depends on where the kill
+lands, so the test also sends one batch of its own to the first server and the
+same bytes again to the second: the second must answer it as a duplicate, and
+its steps count once in the ingested total.
 """
 
 from __future__ import annotations
@@ -26,12 +31,15 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
-from agentsdk_client import decode
+from agentsdk_client import decode, encode
 from conftest import ServerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.learning]
@@ -67,9 +75,51 @@ while not stop.is_set():  # stops between episodes only: every played step is in
 flushed = client.flush(timeout=150)
 client.close(timeout=10)
 s = client.stats
-print(f"played={played} recorded={s.steps_recorded} acked={s.steps_acknowledged} spooled={s.steps_spooled} "
-      f"dropped={s.steps_dropped} rejected={s.steps_rejected} flushed={int(flushed)}", flush=True)
+# one write: the client's log lines share this pipe, and print() writes its newline separately
+sys.stdout.write(f"played={played} recorded={s.steps_recorded} acked={s.steps_acknowledged} "
+                 f"spooled={s.steps_spooled} dropped={s.steps_dropped} rejected={s.steps_rejected} "
+                 f"flushed={int(flushed)}\\n")
+sys.stdout.flush()
 """
+
+
+PROBE_STEPS = 5
+
+
+def probe_batch() -> bytes:
+    """One valid CartPole experience batch of PROBE_STEPS steps, under a fresh batch id."""
+    t = PROBE_STEPS
+    chunk = {
+        "episode_id": "probe-" + uuid.uuid4().hex,
+        "agent_id": "probe",
+        "chunk_index": 0,
+        "observations": np.zeros((t + 1, 4), np.float32),
+        "policy_actions": np.zeros(t, np.int64),
+        "rewards": np.ones(t, np.float32),
+        "terminated": True,
+        "truncated": False,
+        "logp": np.full(t, -0.69, np.float32),
+        "dist_inputs": np.zeros((t, 2), np.float32),
+        "policy_versions": np.zeros(t, np.int64),
+    }
+    return encode({"batch_id": "probe-" + uuid.uuid4().hex, "client_id": "probe", "chunks": [chunk]})
+
+
+def post_experience(server: ServerProcess, body: bytes, timeout: float = 60) -> dict[str, Any]:
+    """POST /v1/experience, waiting out 429 (inbox full) answers; the decoded 200 answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        resp = httpx.post(
+            server.address + "/v1/experience",
+            content=body,
+            headers={"Content-Type": "application/msgpack"},
+            timeout=10,
+        )
+        if resp.status_code != 429 or time.monotonic() > deadline:
+            break
+        time.sleep(float(resp.headers.get("retry-after", "1")))
+    assert resp.status_code == 200, (resp.status_code, resp.content)
+    return decode(resp.content)
 
 
 def descendants(pid: int) -> list[int]:
@@ -114,15 +164,32 @@ def wait_for_iteration(server: ServerProcess, at_least: int, client: subprocess.
 
 def test_sigkill_then_resume_loses_nothing_and_counts_once(start_server, tmp_path: Path) -> None:
     ckpt = tmp_path / "ckpt"
-    args = ("--env", "CartPole-v1", "--checkpoint-dir", str(ckpt), "--checkpoint-every", "1", "--training", TRAINING)
+    args = (
+        "--env",
+        "CartPole-v1",
+        "--checkpoint-dir",
+        str(ckpt),
+        "--checkpoint-every",
+        "1",
+        "--training",
+        TRAINING,
+    )
     first = start_server(*args)
     port = first.port
-    client = subprocess.Popen([sys.executable, "-c", CLIENT, first.address, str(tmp_path / "spool")],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    client = subprocess.Popen(
+        [sys.executable, "-c", CLIENT, first.address, str(tmp_path / "spool")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         wait_for_iteration(first, 3, client, timeout=180)
-        until = time.monotonic() + 20  # best effort: crash with steps queued, so some must come back from disk
+        probe = probe_batch()  # committed by the first server: its id must outlive the crash
+        answer = post_experience(first, probe)
+        assert answer["accepted_steps"] == PROBE_STEPS and answer["duplicate"] is False, answer
+        # best effort: crash with steps queued, so some must come back from disk
+        until = time.monotonic() + 20
         while first.metric("agentsdk_inbox_steps") == 0 and time.monotonic() < until:
             time.sleep(0.05)
         kill_tree(first)
@@ -138,6 +205,8 @@ def test_sigkill_then_resume_loses_nothing_and_counts_once(start_server, tmp_pat
         assert "inbox resumed from" in log, log
         first_published = int(re.search(r"iter\s+(\d+) \|", log).group(1))
         assert first_published == checkpointed, log  # the version sequence continues from the checkpoint
+        answer = post_experience(second, probe)  # the same bytes again: known by its remembered id
+        assert answer["accepted_steps"] == 0 and answer["duplicate"] is True, answer
 
         wait_for_iteration(second, checkpointed + 2, client, timeout=180)  # trains on after the crash
         client.send_signal(signal.SIGTERM)
@@ -154,8 +223,11 @@ def test_sigkill_then_resume_loses_nothing_and_counts_once(start_server, tmp_pat
     assert played > 0 and stats["flushed"] == 1, stats
     assert stats["recorded"] == stats["acked"] == played, stats
     assert stats["spooled"] == stats["dropped"] == stats["rejected"] == 0, stats
-    assert second.metric("agentsdk_steps_ingested_total") == played  # exactly once, across the crash
-    assert second.metric("agentsdk_batches_duplicate_total") >= 0
+    # exactly once, across the crash: every played step, and the probe's steps though sent twice
+    assert second.metric("agentsdk_steps_ingested_total") == played + PROBE_STEPS
+    assert second.metric("agentsdk_batches_duplicate_total") >= 1  # the probe's resend, at least
     assert second.stop() == 0
-    assert re.search(r"stopped: .* left in inbox [\d,]+ \(kept in .*inbox.sqlite3 for --resume\)",
-                     second.log_path.read_text())
+    assert re.search(
+        r"stopped: .* left in inbox [\d,]+ \(kept in .*inbox.sqlite3 for --resume\)",
+        second.log_path.read_text(),
+    )

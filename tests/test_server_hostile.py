@@ -1,4 +1,8 @@
-"""Hostile and malformed input against a real `agentsdk serve`: 4xx with a clear message, server lives on."""
+"""Hostile and malformed input against a real `agentsdk serve`: 4xx with a clear message, server lives on.
+
+One server for the module; no test relies on what another sent it: a test that
+reads a counter measures it before and after its own requests.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import numpy as np
 import pytest
 
 from agentsdk_client import decode, encode
+from conftest import logged_server
 
 pytestmark = pytest.mark.e2e
 
@@ -20,16 +25,22 @@ TOKEN = "s3cret-token"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from conftest import ServerProcess
-
-    proc = ServerProcess(tmp_path_factory.mktemp("hostile"), "--env", "CartPole-v1", "--max-body-bytes", "200000",
-                         token=TOKEN).wait_healthy()
+    proc = logged_server(
+        tmp_path_factory.mktemp("hostile"), "--env", "CartPole-v1", "--max-body-bytes", "200000", token=TOKEN
+    ).wait_healthy()
     yield proc
     proc.stop()
 
 
-def post(server, path: str, body: bytes, *, token: str | None = TOKEN, protocol: str | None = "1.0",
-         content_type: str = "application/msgpack") -> httpx.Response:
+def post(
+    server,
+    path: str,
+    body: bytes,
+    *,
+    token: str | None = TOKEN,
+    protocol: str | None = "1.0",
+    content_type: str = "application/msgpack",
+) -> httpx.Response:
     headers = {"Content-Type": content_type}
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -50,11 +61,18 @@ def good_obs() -> dict:
 
 
 def chunk(t: int = 5) -> dict:
-    return {"episode_id": uuid.uuid4().hex, "chunk_index": 0,
-            "observations": np.zeros((t + 1, 4), np.float32), "policy_actions": np.zeros(t, np.int64),
-            "rewards": np.ones(t, np.float32), "terminated": True, "truncated": False,
-            "logp": np.full(t, -0.69, np.float32), "dist_inputs": np.zeros((t, 2), np.float32),
-            "policy_versions": np.zeros(t, np.int64)}
+    return {
+        "episode_id": uuid.uuid4().hex,
+        "chunk_index": 0,
+        "observations": np.zeros((t + 1, 4), np.float32),
+        "policy_actions": np.zeros(t, np.int64),
+        "rewards": np.ones(t, np.float32),
+        "terminated": True,
+        "truncated": False,
+        "logp": np.full(t, -0.69, np.float32),
+        "dist_inputs": np.zeros((t, 2), np.float32),
+        "policy_versions": np.zeros(t, np.int64),
+    }
 
 
 class Exploit:
@@ -74,8 +92,17 @@ def test_pickle_payload_is_rejected_and_never_executed(server, tmp_path):
     # A pickle smuggled inside msgpack bytes, and msgpack_numpy's object layout, go nowhere either.
     smuggled = encode({"observations": pickle.dumps(Exploit(str(marker)))})
     assert post(server, "/v1/act", smuggled).status_code == 422
-    mnp = msgpack.packb({"observations": {b"nd": True, b"type": "|O", b"shape": [1],
-                                          b"data": pickle.dumps(Exploit(str(marker)))}}, use_bin_type=True)
+    mnp = msgpack.packb(
+        {
+            "observations": {
+                b"nd": True,
+                b"type": "|O",
+                b"shape": [1],
+                b"data": pickle.dumps(Exploit(str(marker))),
+            }
+        },
+        use_bin_type=True,
+    )
     assert post(server, "/v1/act", mnp).status_code in (400, 422)
     assert not marker.exists()
 
@@ -153,13 +180,24 @@ def test_duplicate_batch_counts_once(server):
     assert server.metric("agentsdk_steps_ingested_total") == before + 7
 
 
-def test_server_still_serves_after_abuse(server):
+def test_server_still_serves_after_abuse(server, tmp_path):
+    before = server.metric("agentsdk_requests_rejected_total")
+    abuse = [
+        (post(server, "/v1/act", pickle.dumps(Exploit(str(tmp_path / "pwned")))), 400),
+        (post(server, "/v1/experience", b"\x00" * 300_000), 413),
+        (post(server, "/v1/act", encode(good_obs()), token="wrong"), 401),
+        (post(server, "/v1/act", encode(good_obs()), protocol="9.0"), 400),
+        (post(server, "/v1/act", encode({"observations": np.zeros((1, 3), np.float32)})), 422),
+    ]
+    assert [resp.status_code for resp, _ in abuse] == [status for _, status in abuse]
+    assert server.metric("agentsdk_requests_rejected_total") == before + len(abuse)  # each 4xx counted once
     resp = post(server, "/v1/act", encode(good_obs()))
     assert resp.status_code == 200, resp.content
     answer = decode(resp.content)
     assert answer["actions"].shape == (1,) and answer["logp"].dtype == np.float32
     assert server.proc.poll() is None
-    assert server.metric("agentsdk_requests_rejected_total") > 0
+    assert not (tmp_path / "pwned").exists()
+    assert server.metric("agentsdk_requests_rejected_total") == before + len(abuse)  # the good request is not
 
 
 def test_policy_long_poll_waits_then_answers_304(server):
@@ -180,10 +218,20 @@ def test_bad_server_options_fail_fast_with_a_message():
     import subprocess
     import sys
 
-    for args, needle in ((["--env", "CartPole-v1", "--algo", "DQN"], "not supported yet"),
-                         ([], "give --env"),
-                         (["--observation-space", '{"type": "Discrete", "n": 3}', "--action-space",
-                           '{"type": "Tuple", "spaces": [{"type": "Discrete", "n": 2}]}'], "cannot be trained yet")):
-        done = subprocess.run([sys.executable, "-m", "agentsdk.cli", "serve", *args], capture_output=True, text=True,
-                              timeout=60)
+    for args, needle in (
+        (["--env", "CartPole-v1", "--algo", "DQN"], "not supported yet"),
+        ([], "give --env"),
+        (
+            [
+                "--observation-space",
+                '{"type": "Discrete", "n": 3}',
+                "--action-space",
+                '{"type": "Tuple", "spaces": [{"type": "Discrete", "n": 2}]}',
+            ],
+            "cannot be trained yet",
+        ),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "agentsdk.cli", "serve", *args], capture_output=True, text=True, timeout=60
+        )
         assert done.returncode != 0 and needle in done.stderr + done.stdout, (args, done.stderr)

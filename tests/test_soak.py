@@ -26,18 +26,38 @@ SCRIPT = ROOT / "benchmarks" / "soak.py"
 def test_short_soak_loses_nothing(tmp_path):
     out = tmp_path / "soak.json"
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--clients", "32", "--minutes", "0.25", "--mode", "mixed", "--workers", "2",
-         "--sample-every", "2", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--clients",
+            "32",
+            "--minutes",
+            "0.25",
+            "--mode",
+            "mixed",
+            "--workers",
+            "2",
+            "--sample-every",
+            "2",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     output = proc.stdout + proc.stderr
     assert out.exists(), f"soak wrote no summary (exit {proc.returncode}):\n{output[-6000:]}"
     summary = json.loads(out.read_text())
     assert summary["errors"] == 0, f"errors: {summary['error_samples']}\n{output[-6000:]}"
     assert summary["played"] > 0
-    assert summary["recorded"] == summary["acknowledged"], "steps recorded by the clients were not all delivered"
+    assert summary["recorded"] == summary["acknowledged"], (
+        "steps recorded by the clients were not all delivered"
+    )
     assert summary["acknowledged"] == summary["ingested"], (
-        f"clients say {summary['acknowledged']} steps acknowledged, server says {summary['ingested']} ingested")
+        f"clients say {summary['acknowledged']} steps acknowledged, server says {summary['ingested']} ingested"
+    )
     assert summary["server_exit"] == 0, output[-6000:]
     assert proc.returncode == 0, output[-6000:]
     # RSS is measured and printed (not asserted).

@@ -40,10 +40,27 @@ def make_self_signed(directory: Path) -> tuple[Path, Path]:
     cert, key = directory / "cert.pem", directory / "key.pem"
     if shutil.which("openssl"):
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "2",
-             "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
-             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-            check=True, capture_output=True,
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-sha256",
+                "-days",
+                "2",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            ],
+            check=True,
+            capture_output=True,
         )
         return cert, key
     try:
@@ -52,30 +69,53 @@ def make_self_signed(directory: Path) -> tuple[Path, Path]:
         from cryptography.hazmat.primitives.asymmetric import rsa
         from cryptography.x509.oid import NameOID
     except ImportError:
-        pytest.skip("neither the `openssl` CLI nor the `cryptography` package is available to make a certificate")
+        pytest.skip(
+            "neither the `openssl` CLI nor the `cryptography` package is available to make a certificate"
+        )
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
     certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(private.public_key())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(private.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                                    x509.DNSName("localhost")]), critical=False)
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(private, hashes.SHA256())
     )
     cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                          serialization.NoEncryption()))
+    key.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
     return cert, key
 
 
 @pytest.fixture
 def tls_server(tmp_path, start_server):
     cert, key = make_self_signed(tmp_path)
-    server = start_server("--env", "CartPole-v1", "--ssl-certfile", str(cert), "--ssl-keyfile", str(key),
-                          token=TOKEN, wait=False)
+    server = start_server(
+        "--env",
+        "CartPole-v1",
+        "--ssl-certfile",
+        str(cert),
+        "--ssl-keyfile",
+        str(key),
+        token=TOKEN,
+        wait=False,
+    )
     server.address = f"https://127.0.0.1:{server.port}"
     ctx = ssl.create_default_context(cafile=str(cert))
     with httpx.Client(verify=ctx, timeout=2.0) as http:
@@ -137,7 +177,9 @@ def test_policy_client_over_tls_with_transport(tls_server):
     with pytest.raises(AgentsdkError):
         PolicyClient(server.address, token=TOKEN, timeout=10)
     transport = httpx.HTTPTransport(verify=server.ctx)
-    with PolicyClient(server.address, inference_mode="remote", token=TOKEN, transport=transport, timeout=30) as client:
+    with PolicyClient(
+        server.address, inference_mode="remote", token=TOKEN, transport=transport, timeout=30
+    ) as client:
         episode = client.start_episode()
         obs = [0.01, 0.02, 0.03, 0.04]
         for _ in range(20):
@@ -170,8 +212,14 @@ def test_policy_client_over_tls_with_ssl_cert_file(tls_server, mode):
     server = tls_server
     env = {**os.environ, "SSL_CERT_FILE": str(server.cert)}
     env.pop("SSL_CERT_DIR", None)
-    proc = subprocess.run([sys.executable, "-c", CLIENT_SCRIPT, server.address, TOKEN, mode], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", CLIENT_SCRIPT, server.address, TOKEN, mode],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr + "\n--- server:\n" + server.output()
     assert "acknowledged 10" in proc.stdout, proc.stdout
     assert _metric(server, "agentsdk_steps_ingested_total") == 10

@@ -63,14 +63,17 @@ def test_encode_is_byte_exact(name):
     assert encode(value) == (VECTORS / f"{name}.msgpack").read_bytes()
 
 
-@pytest.mark.parametrize("bad", [
-    b"\xc1",                                   # never-used byte
-    b"\x92\x01",                               # truncated array
-    b"\x01\x02",                               # two values
-    b"\xc7\x03\x02abc",                        # unknown ext type
-    b"\xc7\x04\x01\x93\xa1x",                  # truncated ndarray payload
-    b"\x81\x01\x02",                           # int map key
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"\xc1",  # never-used byte
+        b"\x92\x01",  # truncated array
+        b"\x01\x02",  # two values
+        b"\xc7\x03\x02abc",  # unknown ext type
+        b"\xc7\x04\x01\x93\xa1x",  # truncated ndarray payload
+        b"\x81\x01\x02",  # int map key
+    ],
+)
 def test_malformed_bytes_raise_codec_error(bad):
     with pytest.raises(CodecError):
         decode(bad)

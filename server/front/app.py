@@ -30,11 +30,16 @@ from .validation import parse_act, parse_experience
 
 def need_policy(state: ServerState) -> None:
     if state.policy is None:
-        raise ApiError(503, "unavailable", "the server is starting: no policy yet; retry in a second",
-                       {"Retry-After": "1"})
+        raise ApiError(
+            503,
+            "unavailable",
+            "the server is starting: no policy yet; retry in a second",
+            {"Retry-After": "1"},
+        )
 
 
 # -- routes ---------------------------------------------------------------------------
+
 
 async def healthz(request: Request, state: ServerState) -> Response:
     if state.policy is None or state.stopping:
@@ -43,19 +48,21 @@ async def healthz(request: Request, state: ServerState) -> Response:
 
 
 async def info(request: Request, state: ServerState) -> Response:
-    return msgpack_response(ServerInfo(
-        protocol=PROTOCOL_VERSION,
-        server_version=__version__,
-        observation_space=state.observation_space,
-        action_space=state.action_space,
-        policy_version=state.policy_version,
-        algorithm=state.algorithm,
-        max_policy_lag=state.inbox.max_policy_lag,
-        token_required=state.token is not None,
-        limits=state.limits,
-        dist_inputs_size=state.dist_size,
-        distribution=state.distribution_name,
-    ).to_wire())
+    return msgpack_response(
+        ServerInfo(
+            protocol=PROTOCOL_VERSION,
+            server_version=__version__,
+            observation_space=state.observation_space,
+            action_space=state.action_space,
+            policy_version=state.policy_version,
+            algorithm=state.algorithm,
+            max_policy_lag=state.inbox.max_policy_lag,
+            token_required=state.token is not None,
+            limits=state.limits,
+            dist_inputs_size=state.dist_size,
+            distribution=state.distribution_name,
+        ).to_wire()
+    )
 
 
 async def act(request: Request, state: ServerState) -> Response:
@@ -77,21 +84,32 @@ async def act(request: Request, state: ServerState) -> Response:
 
 async def experience(request: Request, state: ServerState) -> Response:
     if state.stopping:
-        raise ApiError(503, "unavailable", "the server is shutting down; retry later with the same batch_id",
-                       {"Retry-After": "5"})
+        raise ApiError(
+            503,
+            "unavailable",
+            "the server is shutting down; retry later with the same batch_id",
+            {"Retry-After": "5"},
+        )
     body = await read_body(request, state.limits.max_body_bytes)
     req = parse_experience(body, state.observation_space, state.action_space, state.dist_size, state.limits)
     state.saw_client(req.client_id)
     try:
         if state.inbox.durable:  # the commit waits for an fsync: not on the event loop
-            accepted, duplicate = await run_in_threadpool(state.inbox.put, req.batch_id, req.chunks, req.steps)
+            accepted, duplicate = await run_in_threadpool(
+                state.inbox.put, req.batch_id, req.chunks, req.steps
+            )
         else:
             accepted, duplicate = state.inbox.put(req.batch_id, req.chunks, req.steps)
     except InboxFull as exc:
-        raise ApiError(429, "inbox_full", "the training inbox is full; retry after Retry-After seconds "
-                       "with the same batch_id", {"Retry-After": f"{exc.retry_after:g}"}) from exc
-    return msgpack_response({"accepted_steps": accepted, "duplicate": duplicate,
-                             "policy_version": state.policy_version})
+        raise ApiError(
+            429,
+            "inbox_full",
+            "the training inbox is full; retry after Retry-After seconds with the same batch_id",
+            {"Retry-After": f"{exc.retry_after:g}"},
+        ) from exc
+    return msgpack_response(
+        {"accepted_steps": accepted, "duplicate": duplicate, "policy_version": state.policy_version}
+    )
 
 
 async def policy(request: Request, state: ServerState) -> Response:
@@ -109,8 +127,10 @@ async def policy(request: Request, state: ServerState) -> Response:
             assert current is not None
         if request.headers.get("if-none-match") == current.etag:
             return Response(status_code=304, headers={"ETag": current.etag})
-    return msgpack_response({"policy_version": current.version, "onnx": current.onnx,
-                             "contract": current.contract}, headers={"ETag": current.etag})
+    return msgpack_response(
+        {"policy_version": current.version, "onnx": current.onnx, "contract": current.contract},
+        headers={"ETag": current.etag},
+    )
 
 
 def _wait_seconds(request: Request) -> float:
@@ -120,7 +140,9 @@ def _wait_seconds(request: Request) -> float:
     try:
         return min(max(float(raw), 0.0), MAX_WAIT_S)
     except ValueError as exc:
-        raise ApiError(400, "bad_request", f"{WAIT_HEADER} must be a number of seconds, got {raw[:20]!r}") from exc
+        raise ApiError(
+            400, "bad_request", f"{WAIT_HEADER} must be a number of seconds, got {raw[:20]!r}"
+        ) from exc
 
 
 async def prometheus(request: Request, state: ServerState) -> Response:
@@ -130,8 +152,11 @@ async def prometheus(request: Request, state: ServerState) -> Response:
 async def not_found(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 404)
     code = "method_not_allowed" if status == 405 else "not_found"
-    message = (f"{request.method} is not allowed on {request.url.path}" if status == 405
-               else f"no endpoint at {request.url.path}; see PROTOCOL.md")
+    message = (
+        f"{request.method} is not allowed on {request.url.path}"
+        if status == 405
+        else f"no endpoint at {request.url.path}; see PROTOCOL.md"
+    )
     return error_response(ApiError(status, code, message), uuid.uuid4().hex[:16])
 
 

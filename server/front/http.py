@@ -46,9 +46,12 @@ def error_response(exc: ApiError, request_id: str) -> Response:
 def check_protocol(request: Request) -> None:
     sent = request.headers.get(PROTOCOL_HEADER)
     if sent is not None and major(sent) != major(PROTOCOL_VERSION):
-        raise ApiError(400, "protocol_version_mismatch",
-                       f"client speaks protocol {sent[:20]!r} but this server speaks {PROTOCOL_VERSION}; "
-                       "use a client and server of the same major version")
+        raise ApiError(
+            400,
+            "protocol_version_mismatch",
+            f"client speaks protocol {sent[:20]!r} but this server speaks {PROTOCOL_VERSION}; "
+            "use a client and server of the same major version",
+        )
 
 
 def check_token(request: Request, token: str | None) -> None:
@@ -58,9 +61,13 @@ def check_token(request: Request, token: str | None) -> None:
     scheme, _, value = sent.partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
         what = "no token was sent" if not sent else "the token is wrong"
-        raise ApiError(401, "unauthorized", f"this server requires a bearer token and {what}; "
-                       "pass the server's --token as PolicyClient(token=...)",
-                       {"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "unauthorized",
+            f"this server requires a bearer token and {what}; "
+            "pass the server's --token as PolicyClient(token=...)",
+            {"WWW-Authenticate": "Bearer"},
+        )
 
 
 async def read_body(request: Request, limit: int) -> Any:
@@ -69,16 +76,20 @@ async def read_body(request: Request, limit: int) -> Any:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit():
         if int(declared) > limit:
-            raise ApiError(413, "body_too_large", f"body of {declared} bytes exceeds the limit of {limit}; "
-                           "send smaller batches")
+            raise ApiError(
+                413,
+                "body_too_large",
+                f"body of {declared} bytes exceeds the limit of {limit}; send smaller batches",
+            )
         body = await request.body()  # the server (h11) enforces the declared length
     else:  # chunked: count as it streams
         chunks, size = [], 0
         async for piece in request.stream():
             size += len(piece)
             if size > limit:
-                raise ApiError(413, "body_too_large", f"body exceeds the limit of {limit} bytes; "
-                               "send smaller batches")
+                raise ApiError(
+                    413, "body_too_large", f"body exceeds the limit of {limit} bytes; send smaller batches"
+                )
             chunks.append(piece)
         body = b"".join(chunks)
     try:
@@ -87,7 +98,9 @@ async def read_body(request: Request, limit: int) -> Any:
         raise ApiError(400, "malformed_body", f"body is not protocol msgpack: {exc}") from exc
 
 
-def endpoint(handler: Handler, state: ServerState, *, auth: bool = True) -> Callable[[Request], Awaitable[Response]]:
+def endpoint(
+    handler: Handler, state: ServerState, *, auth: bool = True
+) -> Callable[[Request], Awaitable[Response]]:
     async def run(request: Request) -> Response:
         request_id = request.headers.get("x-request-id", "")[:64] or os.urandom(8).hex()
         try:
@@ -100,8 +113,9 @@ def endpoint(handler: Handler, state: ServerState, *, auth: bool = True) -> Call
             return error_response(exc, request_id)
         except Exception:
             log.exception("internal error in %s (request %s)", request.url.path, request_id)
-            return error_response(ApiError(500, "internal_error", "internal server error; see the server log"),
-                                  request_id)
+            return error_response(
+                ApiError(500, "internal_error", "internal server error; see the server log"), request_id
+            )
         response.headers[REQUEST_ID_HEADER] = request_id
         return response
 

@@ -51,8 +51,13 @@ class InboxCounters:
 
 
 class Inbox:
-    def __init__(self, capacity_steps: int, max_policy_lag: int, remember_batches: int = REMEMBER_BATCHES,
-                 store: InboxStore | None = None) -> None:
+    def __init__(
+        self,
+        capacity_steps: int,
+        max_policy_lag: int,
+        remember_batches: int = REMEMBER_BATCHES,
+        store: InboxStore | None = None,
+    ) -> None:
         self.capacity_steps = capacity_steps
         self.max_policy_lag = max_policy_lag
         self.counters = InboxCounters()
@@ -73,7 +78,7 @@ class Inbox:
         counters, seen, rows = store.load()
         known = {f.name for f in fields(InboxCounters)}
         self.counters = InboxCounters(**{k: v for k, v in counters.items() if k in known})
-        self._seen = OrderedDict.fromkeys(seen[-self._remember:])
+        self._seen = OrderedDict.fromkeys(seen[-self._remember :])
         for seq, body in rows:
             chunk = ExperienceChunk.from_wire(decode(body))
             self._chunks.append((seq, chunk))
@@ -117,14 +122,23 @@ class Inbox:
                 self.counters.batches_rejected_full += 1
                 raise InboxFull(retry_after=1.0)
             c = self.counters
-            counters = replace(c, steps_stale=c.steps_stale + steps - fresh_steps,
-                               steps_ingested=c.steps_ingested + steps,
-                               chunks_ingested=c.chunks_ingested + len(chunks),
-                               batches_accepted=c.batches_accepted + 1)
+            counters = replace(
+                c,
+                steps_stale=c.steps_stale + steps - fresh_steps,
+                steps_ingested=c.steps_ingested + steps,
+                chunks_ingested=c.chunks_ingested + len(chunks),
+                batches_accepted=c.batches_accepted + 1,
+            )
             seqs = range(self._next_seq, self._next_seq + len(fresh))
             if self.store is not None:  # on disk first: a failed write changes nothing here
-                self.store.add_batch(batch_id, [(seq, chunk.steps, encode(chunk.to_wire()))
-                                                for seq, chunk in zip(seqs, fresh, strict=True)], counters)
+                self.store.add_batch(
+                    batch_id,
+                    [
+                        (seq, chunk.steps, encode(chunk.to_wire()))
+                        for seq, chunk in zip(seqs, fresh, strict=True)
+                    ],
+                    counters,
+                )
             self._seen[batch_id] = None
             if len(self._seen) > self._remember:
                 self._seen.popitem(last=False)
@@ -171,7 +185,9 @@ class Inbox:
 
     def _handed_over(self, last_seq: int, delivered: int, stale: int) -> None:
         c = self.counters
-        self.counters = replace(c, steps_delivered=c.steps_delivered + delivered, steps_stale=c.steps_stale + stale)
+        self.counters = replace(
+            c, steps_delivered=c.steps_delivered + delivered, steps_stale=c.steps_stale + stale
+        )
         # Deleted on hand-over, not at the trainer's next checkpoint: a crash in between loses
         # these steps' training effect (weights roll back), never their count (inbox_store.py).
         if self.store is not None:

@@ -84,12 +84,15 @@ class InboxStore:
             self._setup()
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
-                raise InboxStoreError(f"the inbox at {path} is in use by another server; give each server "
-                                      "its own --checkpoint-dir") from exc
+                raise InboxStoreError(
+                    f"the inbox at {path} is in use by another server; give each server "
+                    "its own --checkpoint-dir"
+                ) from exc
             raise InboxStoreError(f"cannot use the inbox at {path}: {exc}") from exc
         except (OSError, sqlite3.Error) as exc:
-            raise InboxStoreError(f"cannot use the inbox at {path} ({exc}); move it aside or start "
-                                  "without --resume") from exc
+            raise InboxStoreError(
+                f"cannot use the inbox at {path} ({exc}); move it aside or start without --resume"
+            ) from exc
         self._seen_rows = self._db.execute("SELECT COUNT(*) FROM seen").fetchone()[0]
 
     @classmethod
@@ -120,9 +123,13 @@ class InboxStore:
         """(counters, seen ids oldest first, queued chunks as (seq, body) oldest first)."""
         db = self._db
         counters = {str(k): int(v) for k, v in db.execute("SELECT name, value FROM counters")}
-        seen = [str(b) for (b,) in db.execute(
-            "SELECT batch_id FROM (SELECT seq, batch_id FROM seen ORDER BY seq DESC LIMIT ?) ORDER BY seq",
-            (self.remember,))]
+        seen = [
+            str(b)
+            for (b,) in db.execute(
+                "SELECT batch_id FROM (SELECT seq, batch_id FROM seen ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+                (self.remember,),
+            )
+        ]
         chunks = [(int(s), bytes(b)) for s, b in db.execute("SELECT seq, body FROM chunks ORDER BY seq")]
         return counters, seen, chunks
 
@@ -158,7 +165,9 @@ class InboxStore:
 
     @staticmethod
     def _save_counters(db: sqlite3.Connection, counters: Any) -> None:
-        db.executemany("INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)", asdict(counters).items())
+        db.executemany(
+            "INSERT OR REPLACE INTO counters (name, value) VALUES (?, ?)", asdict(counters).items()
+        )
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

@@ -81,7 +81,7 @@ class BatchedInference:
         self.observations_run += len(obs)
         start = 0
         for flat, future in pending:
-            future.set_result((out[start:start + len(flat)], policy.version))
+            future.set_result((out[start : start + len(flat)], policy.version))
             start += len(flat)
 
     def act(self, dist_inputs: np.ndarray, deterministic: bool, given_actions: Any | None) -> dict[str, Any]:

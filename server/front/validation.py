@@ -44,8 +44,11 @@ def _field(body: dict[str, Any], name: str, path: str, kinds: tuple[type, ...], 
 
 def _array(value: Any, path: str, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
     if not isinstance(value, np.ndarray) or value.dtype != np.dtype(dtype) or value.shape != shape:
-        got = f"an array of shape {list(value.shape)} and dtype {value.dtype}" if isinstance(
-            value, np.ndarray) else f"a {type(value).__name__}"
+        got = (
+            f"an array of shape {list(value.shape)} and dtype {value.dtype}"
+            if isinstance(value, np.ndarray)
+            else f"a {type(value).__name__}"
+        )
         raise invalid(f"{path}: expected an array of shape {list(shape)} and dtype {dtype}, got {got}")
     if value.dtype.kind == "f" and not np.isfinite(value).all():
         raise invalid(f"{path}: contains NaN or infinity")
@@ -100,8 +103,9 @@ def _policy_actions(value: Any, act_space: Space, t: int, path: str) -> np.ndarr
     return actions
 
 
-def parse_chunk(chunk: Any, i: int, obs_space: Space, act_space: Space, dist_size: int,
-                limits: Limits) -> ExperienceChunk:
+def parse_chunk(
+    chunk: Any, i: int, obs_space: Space, act_space: Space, dist_size: int, limits: Limits
+) -> ExperienceChunk:
     p = f"chunks[{i}]."
     if not isinstance(chunk, dict):
         raise invalid(f"chunks[{i}]: expected a map")
@@ -117,8 +121,9 @@ def parse_chunk(chunk: Any, i: int, obs_space: Space, act_space: Space, dist_siz
     rewards = _array(rewards, f"{p}rewards", "float32", (max(t, 0),))
     if not 1 <= t <= limits.max_chunk_steps:
         raise invalid(f"{p}rewards: a chunk holds 1 to {limits.max_chunk_steps} steps, got {t}")
-    obs = _batch(obs_space, _field(chunk, "observations", p, (np.ndarray, dict, list)), t + 1,
-                 f"{p}observations")
+    obs = _batch(
+        obs_space, _field(chunk, "observations", p, (np.ndarray, dict, list)), t + 1, f"{p}observations"
+    )
     return ExperienceChunk(
         episode_id=episode_id,
         agent_id=agent_id,
@@ -142,8 +147,9 @@ class ExperienceRequest:
     steps: int
 
 
-def parse_experience(body: Any, obs_space: Space, act_space: Space, dist_size: int,
-                     limits: Limits) -> ExperienceRequest:
+def parse_experience(
+    body: Any, obs_space: Space, act_space: Space, dist_size: int, limits: Limits
+) -> ExperienceRequest:
     if not isinstance(body, dict):
         raise invalid("body: expected a map with 'batch_id' and 'chunks'")
     batch_id = _field(body, "batch_id", "", (str,))

@@ -49,8 +49,9 @@ def build_algorithm(cfg: ServerConfig, obs_space: ws.Space, act_space: ws.Space,
     algo_cls, _ = RLLIB_ALGORITHMS[cfg.algo]()
     config = (
         algo_cls.get_default_config()
-        .environment(observation_space=policy_observation_space(obs_space),
-                     action_space=policy_action_space(act_space))
+        .environment(
+            observation_space=policy_observation_space(obs_space), action_space=policy_action_space(act_space)
+        )
         .env_runners(env_runner_cls=ExternalInputEnvRunner, num_env_runners=0)
         .rl_module(model_config=DefaultModelConfig(vf_share_layers=True))
         .debugging(seed=cfg.seed)

@@ -27,7 +27,11 @@ def save_checkpoint(algo, checkpoint_dir: str) -> Path:
     """Write to a fresh folder, then swap it in: a kill mid-save keeps the old one."""
     root = Path(checkpoint_dir).resolve()  # RLlib (pyarrow) wants absolute paths
     root.mkdir(parents=True, exist_ok=True)
-    tmp, final, old = root / (CHECKPOINT_SUBDIR + ".tmp"), root / CHECKPOINT_SUBDIR, root / (CHECKPOINT_SUBDIR + ".old")
+    tmp, final, old = (
+        root / (CHECKPOINT_SUBDIR + ".tmp"),
+        root / CHECKPOINT_SUBDIR,
+        root / (CHECKPOINT_SUBDIR + ".old"),
+    )
     shutil.rmtree(tmp, ignore_errors=True)
     algo.save_to_path(str(tmp))
     (tmp / CHECKPOINT_INFO).write_text(json.dumps({"policy_version": algo.iteration}) + "\n")

@@ -32,7 +32,9 @@ class InferencePath(torch.nn.Module):
         return self.module.forward_inference({Columns.OBS: obs})[Columns.ACTION_DIST_INPUTS]
 
 
-def make_contract(observation_space: Space, action_space: Space, version: int, algorithm: str) -> PolicyContract:
+def make_contract(
+    observation_space: Space, action_space: Space, version: int, algorithm: str
+) -> PolicyContract:
     return PolicyContract.for_policy(observation_space, action_space, version, algorithm, OPSET)
 
 
@@ -44,8 +46,13 @@ def export_onnx(module: torch.nn.Module, contract: PolicyContract) -> bytes:
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            path, (example,), buffer, dynamo=False, opset_version=contract.opset,
-            input_names=[contract.input_name], output_names=[contract.output_name],
+            path,
+            (example,),
+            buffer,
+            dynamo=False,
+            opset_version=contract.opset,
+            input_names=[contract.input_name],
+            output_names=[contract.output_name],
             dynamic_axes={contract.input_name: {0: "batch"}, contract.output_name: {0: "batch"}},
         )
     model = onnx.load_from_string(buffer.getvalue())

@@ -38,7 +38,9 @@ from agentsdk_client.protocol.spaces import Space
 from ..link import TrainerLink
 
 
-def to_episode(chunk: ExperienceChunk, wire_obs_space: Space, observation_space, action_space) -> SingleAgentEpisode:
+def to_episode(
+    chunk: ExperienceChunk, wire_obs_space: Space, observation_space, action_space
+) -> SingleAgentEpisode:
     """One uploaded chunk -> one RLlib episode fragment (T steps, T+1 flattened observations)."""
     t = chunk.steps
     episode = SingleAgentEpisode(
@@ -63,7 +65,6 @@ def to_episode(chunk: ExperienceChunk, wire_obs_space: Space, observation_space,
 
 class ExternalInputEnvRunner(EnvRunner, Checkpointable):
     """Samples by waiting for client uploads; holds a module only as a weights container."""
-
 
     def __init__(self, *, config, **kwargs) -> None:
         super().__init__(config=config, **kwargs)
@@ -94,7 +95,9 @@ class ExternalInputEnvRunner(EnvRunner, Checkpointable):
             self._batch_version, self._batch_steps = link.version, 0
         wanted = max(self.config.train_batch_size_per_learner - self._batch_steps, 1)
         chunks = link.pull(max_steps=wanted)
-        episodes = [to_episode(c, space, self.config.observation_space, self.config.action_space) for c in chunks]
+        episodes = [
+            to_episode(c, space, self.config.observation_space, self.config.action_space) for c in chunks
+        ]
         steps = sum(len(e) for e in episodes)
         self._batch_steps += steps
         finished = self._track_returns(chunks)
@@ -138,8 +141,13 @@ class ExternalInputEnvRunner(EnvRunner, Checkpointable):
     def get_checkpointable_components(self):
         return [(COMPONENT_RL_MODULE, self.module)]
 
-    def get_state(self, components: str | Collection[str] | None = None, *,
-                  not_components: str | Collection[str] | None = None, **kwargs) -> dict:
+    def get_state(
+        self,
+        components: str | Collection[str] | None = None,
+        *,
+        not_components: str | Collection[str] | None = None,
+        **kwargs,
+    ) -> dict:
         return {COMPONENT_RL_MODULE: self.module.get_state(), WEIGHTS_SEQ_NO: self._weights_seq_no}
 
     def set_state(self, state: dict) -> None:

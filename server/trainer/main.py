@@ -24,7 +24,9 @@ from ..config import ServerConfig
 from ..link import TrainerLink, TrainingStopped
 
 
-def stop_reason(cfg: ServerConfig, iteration: int, steps: int, ret: float | None, elapsed: float) -> str | None:
+def stop_reason(
+    cfg: ServerConfig, iteration: int, steps: int, ret: float | None, elapsed: float
+) -> str | None:
     if cfg.stop_iters is not None and iteration >= cfg.stop_iters:
         return f"reached {cfg.stop_iters} iterations"
     if cfg.stop_timesteps is not None and steps >= cfg.stop_timesteps:
@@ -56,8 +58,13 @@ def start_ray() -> None:
     import torch
 
     torch.set_num_threads(1)  # two threads beside a busy front: one update 0.5 s -> 1.9 s (DESIGN.md)
-    ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
-             configure_logging=False)
+    ray.init(
+        num_cpus=1,
+        include_dashboard=False,
+        logging_level="ERROR",
+        log_to_driver=False,
+        configure_logging=False,
+    )
 
 
 def export_policy(algo, link: TrainerLink, cfg: ServerConfig, obs_space: Space, act_space: Space) -> None:
@@ -86,8 +93,9 @@ def train_loop(algo, link: TrainerLink, cfg: ServerConfig, obs_space: Space, act
             now = time.monotonic()
             rate = 0.0 if last_steps is None else (steps - last_steps) / max(now - last_time, 1e-9)
             last_steps, last_time = steps, now
-            link.progress(iteration=algo.iteration, steps=steps, return_mean=ret, steps_per_s=rate,
-                          elapsed=now - start)
+            link.progress(
+                iteration=algo.iteration, steps=steps, return_mean=ret, steps_per_s=rate, elapsed=now - start
+            )
             if cfg.checkpoint_dir and algo.iteration % max(cfg.checkpoint_every, 1) == 0:
                 save_checkpoint(algo, cfg.checkpoint_dir)
             why = stop_reason(cfg, algo.iteration, steps, ret, now - start)
@@ -114,8 +122,14 @@ def run_trainer(conn: Connection, cfg: ServerConfig, spaces_msgpack: bytes) -> N
         if resumed:
             algo.restore_from_path(str(resumed))
         export_policy(algo, link, cfg, obs_space, act_space)
-        link.progress(iteration=algo.iteration, resumed=str(resumed or ""), steps=0, return_mean=None,
-                      steps_per_s=0.0, elapsed=0.0)
+        link.progress(
+            iteration=algo.iteration,
+            resumed=str(resumed or ""),
+            steps=0,
+            return_mean=None,
+            steps_per_s=0.0,
+            elapsed=0.0,
+        )
 
         reason = train_loop(algo, link, cfg, obs_space, act_space)
 

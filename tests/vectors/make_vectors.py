@@ -24,7 +24,8 @@ def to_json(value):
     if isinstance(value, np.ndarray):
         vals = [
             (v if math.isfinite(v) else ("inf" if v > 0 else "-inf" if v < 0 else "nan"))
-            if isinstance(v, float) else v
+            if isinstance(v, float)
+            else v
             for v in value.ravel().tolist()
         ]
         return {"ndarray": {"dtype": value.dtype.name, "shape": list(value.shape), "values": vals}}
@@ -41,8 +42,29 @@ def to_json(value):
 
 f32 = np.float32
 VECTORS = {
-    "nil_bool_int": [None, True, False, 0, 1, -1, 127, 128, -32, -33, 255, 256, 65535, 65536,
-                     -129, -32769, 2**31, 2**32, -(2**31) - 1, 2**63 - 1, -(2**63)],
+    "nil_bool_int": [
+        None,
+        True,
+        False,
+        0,
+        1,
+        -1,
+        127,
+        128,
+        -32,
+        -33,
+        255,
+        256,
+        65535,
+        65536,
+        -129,
+        -32769,
+        2**31,
+        2**32,
+        -(2**31) - 1,
+        2**63 - 1,
+        -(2**63),
+    ],
     "floats": [0.5, -1.25, 1e300, 3.141592653589793],
     "strings": ["", "a", "x" * 31, "y" * 32, "z" * 300, "héllo ✓"],
     "bin": [b"", b"\x00\x01\xff", bytes(range(256))],
@@ -50,37 +72,82 @@ VECTORS = {
     "ndarray_float32": np.array([1.5, -2.0], f32),
     "ndarray_scalar_float64": np.array(2.5),
     "ndarray_int64_2d": np.arange(6, dtype=np.int64).reshape(2, 3),
-    "ndarray_types": [np.array([True, False]), np.array([-1, 2], np.int8), np.array([255], np.uint8),
-                      np.array([-300], np.int16), np.array([60000], np.uint16),
-                      np.array([-70000], np.int32), np.array([4000000000], np.uint32),
-                      np.array([2**40], np.uint64), np.array([0.5], np.float16),
-                      np.array([np.inf, -np.inf], f32), np.zeros((0, 3), f32)],
-    "space_box": {"type": "Box", "shape": [4], "dtype": "float32",
-                  "low": np.array([-4.8, -np.inf, -0.42, -np.inf], f32),
-                  "high": np.array([4.8, np.inf, 0.42, np.inf], f32)},
-    "space_dict": {"type": "Dict", "spaces": [
-        ["pos", {"type": "Box", "shape": [2], "dtype": "float32",
-                 "low": np.full(2, -1, f32), "high": np.full(2, 1, f32)}],
-        ["mode", {"type": "Discrete", "n": 3, "start": 0}],
-        ["keys", {"type": "MultiBinary", "shape": [4]}],
-        ["grid", {"type": "MultiDiscrete", "nvec": np.array([3, 2], np.int64),
-                  "start": np.zeros(2, np.int64)}],
-        ["pair", {"type": "Tuple", "spaces": [{"type": "Discrete", "n": 2, "start": 0}]}]]},
+    "ndarray_types": [
+        np.array([True, False]),
+        np.array([-1, 2], np.int8),
+        np.array([255], np.uint8),
+        np.array([-300], np.int16),
+        np.array([60000], np.uint16),
+        np.array([-70000], np.int32),
+        np.array([4000000000], np.uint32),
+        np.array([2**40], np.uint64),
+        np.array([0.5], np.float16),
+        np.array([np.inf, -np.inf], f32),
+        np.zeros((0, 3), f32),
+    ],
+    "space_box": {
+        "type": "Box",
+        "shape": [4],
+        "dtype": "float32",
+        "low": np.array([-4.8, -np.inf, -0.42, -np.inf], f32),
+        "high": np.array([4.8, np.inf, 0.42, np.inf], f32),
+    },
+    "space_dict": {
+        "type": "Dict",
+        "spaces": [
+            [
+                "pos",
+                {
+                    "type": "Box",
+                    "shape": [2],
+                    "dtype": "float32",
+                    "low": np.full(2, -1, f32),
+                    "high": np.full(2, 1, f32),
+                },
+            ],
+            ["mode", {"type": "Discrete", "n": 3, "start": 0}],
+            ["keys", {"type": "MultiBinary", "shape": [4]}],
+            [
+                "grid",
+                {"type": "MultiDiscrete", "nvec": np.array([3, 2], np.int64), "start": np.zeros(2, np.int64)},
+            ],
+            ["pair", {"type": "Tuple", "spaces": [{"type": "Discrete", "n": 2, "start": 0}]}],
+        ],
+    },
     "act_request": {"observations": np.array([[0.01, -0.02, 0.03, 0.04]], f32), "deterministic": False},
-    "act_response": {"actions": np.array([1], np.int64), "policy_actions": np.array([1], np.int64),
-                     "logp": np.array([-0.6931], f32), "dist_inputs": np.array([[0.1, 0.1]], f32),
-                     "policy_version": 3},
-    "experience_request": {"batch_id": "0b7e5a0c4b7e4c0e9f1e2d3c4b5a6978", "client_id": "vec",
-                           "chunks": [{"episode_id": "ep-1", "agent_id": "agent0", "chunk_index": 0,
-                                       "observations": np.zeros((3, 4), f32),
-                                       "policy_actions": np.array([0, 1], np.int64),
-                                       "rewards": np.array([1.0, 1.0], f32),
-                                       "terminated": True, "truncated": False,
-                                       "logp": np.array([-0.69, -0.7], f32),
-                                       "dist_inputs": np.zeros((2, 2), f32),
-                                       "policy_versions": np.array([0, 0], np.int64)}]},
-    "error_envelope": {"error": {"code": "invalid_message", "message": "chunks[0].rewards: expected ...",
-                                 "request_id": "r-1"}},
+    "act_response": {
+        "actions": np.array([1], np.int64),
+        "policy_actions": np.array([1], np.int64),
+        "logp": np.array([-0.6931], f32),
+        "dist_inputs": np.array([[0.1, 0.1]], f32),
+        "policy_version": 3,
+    },
+    "experience_request": {
+        "batch_id": "0b7e5a0c4b7e4c0e9f1e2d3c4b5a6978",
+        "client_id": "vec",
+        "chunks": [
+            {
+                "episode_id": "ep-1",
+                "agent_id": "agent0",
+                "chunk_index": 0,
+                "observations": np.zeros((3, 4), f32),
+                "policy_actions": np.array([0, 1], np.int64),
+                "rewards": np.array([1.0, 1.0], f32),
+                "terminated": True,
+                "truncated": False,
+                "logp": np.array([-0.69, -0.7], f32),
+                "dist_inputs": np.zeros((2, 2), f32),
+                "policy_versions": np.array([0, 0], np.int64),
+            }
+        ],
+    },
+    "error_envelope": {
+        "error": {
+            "code": "invalid_message",
+            "message": "chunks[0].rewards: expected ...",
+            "request_id": "r-1",
+        }
+    },
 }
 
 if __name__ == "__main__":

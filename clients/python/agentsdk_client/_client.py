@@ -130,8 +130,11 @@ class PolicyClient:
             raise UsageError(f"max_chunk_steps must be an int >= 1, got {max_chunk_steps!r}")
         if not timeout > 0:
             raise UsageError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        for name, value in (("max_queued_steps", max_queued_steps), ("max_queued_bytes", max_queued_bytes),
-                            ("max_queued_chunks", max_queued_chunks)):
+        for name, value in (
+            ("max_queued_steps", max_queued_steps),
+            ("max_queued_bytes", max_queued_bytes),
+            ("max_queued_chunks", max_queued_chunks),
+        ):
             if value is not None and not (isinstance(value, int) and value >= 1):
                 raise UsageError(f"{name} must be an int >= 1, got {value!r}")
         self.inference_mode = inference_mode
@@ -148,9 +151,14 @@ class PolicyClient:
             self.max_chunk_steps = min(max_chunk_steps, limits.max_chunk_steps)
             self._policy_version = self.info.policy_version
             if inference_mode == "local":
-                self._local = LocalPolicy(self._transport, self.observation_space, self.action_space,
-                                          update_interval=update_interval, seed=seed,
-                                          on_new_version=self._on_new_version)
+                self._local = LocalPolicy(
+                    self._transport,
+                    self.observation_space,
+                    self.action_space,
+                    update_interval=update_interval,
+                    seed=seed,
+                    on_new_version=self._on_new_version,
+                )
             self._uploader = Uploader(
                 self._send_experience,
                 client_id=self.client_id,
@@ -185,13 +193,19 @@ class PolicyClient:
         try:
             _, _, info = self._transport.request("GET", "/v1/info")
         except AuthenticationError as exc:
-            hint = ("pass the server's token: PolicyClient(..., token=...)" if not token
-                    else "the token given was refused; check it")
-            raise AuthenticationError(f"{exc.message} ({hint})", status=exc.status, code=exc.code,
-                                      request_id=exc.request_id) from exc
+            hint = (
+                "pass the server's token: PolicyClient(..., token=...)"
+                if not token
+                else "the token given was refused; check it"
+            )
+            raise AuthenticationError(
+                f"{exc.message} ({hint})", status=exc.status, code=exc.code, request_id=exc.request_id
+            ) from exc
         if not isinstance(info, dict) or not isinstance(info.get("protocol"), str):
-            raise ProtocolError(f"GET /v1/info at {self._transport.address} did not answer with agentsdk "
-                                "server info; is this an agentsdk server?")
+            raise ProtocolError(
+                f"GET /v1/info at {self._transport.address} did not answer with agentsdk "
+                "server info; is this an agentsdk server?"
+            )
         theirs = info["protocol"]
         if major(theirs) != major(PROTOCOL_VERSION):
             raise VersionMismatch(
@@ -205,7 +219,9 @@ class PolicyClient:
         try:
             check_trainable_action_space(parsed.action_space)
         except SpaceError as exc:
-            raise ProtocolError(f"the server announced an action space this client cannot act in: {exc}") from exc
+            raise ProtocolError(
+                f"the server announced an action space this client cannot act in: {exc}"
+            ) from exc
         return parsed
 
     # -- properties --------------------------------------------------------------------
@@ -218,9 +234,19 @@ class PolicyClient:
     @property
     def stats(self) -> ClientStats:
         counts = self._uploader.counts()  # type: ignore[union-attr]
-        return ClientStats(self._steps_recorded, counts.steps_submitted, counts.steps_acknowledged, counts.steps_rejected,
-                           counts.steps_dropped, counts.chunks_pending, counts.batches_sent, counts.retries,
-                           self._blocked, counts.steps_queued, counts.steps_spooled)
+        return ClientStats(
+            self._steps_recorded,
+            counts.steps_submitted,
+            counts.steps_acknowledged,
+            counts.steps_rejected,
+            counts.steps_dropped,
+            counts.chunks_pending,
+            counts.batches_sent,
+            counts.retries,
+            self._blocked,
+            counts.steps_queued,
+            counts.steps_spooled,
+        )
 
     @property
     def server_accepting(self) -> bool:
@@ -254,8 +280,14 @@ class PolicyClient:
             self._episodes[episode_id] = _Episode(bool(training_enabled))
         return episode_id
 
-    def get_action(self, episode_id: str, observation: Any, *, agent_id: str = DEFAULT_AGENT_ID,
-                   deterministic: bool = False) -> Any:
+    def get_action(
+        self,
+        episode_id: str,
+        observation: Any,
+        *,
+        agent_id: str = DEFAULT_AGENT_ID,
+        deterministic: bool = False,
+    ) -> Any:
         """The action for ``observation`` (int for Discrete, an array for Box and the like).
 
         The step is recorded for training; rewards logged until the next
@@ -271,8 +303,9 @@ class PolicyClient:
             self._record(episode, episode_id, agent_id, obs, decision)
         return decision[0]
 
-    def log_action(self, episode_id: str, observation: Any, action: Any, *,
-                   agent_id: str = DEFAULT_AGENT_ID) -> None:
+    def log_action(
+        self, episode_id: str, observation: Any, action: Any, *, agent_id: str = DEFAULT_AGENT_ID
+    ) -> None:
         """Record an action the app chose itself (off-policy); its logp comes from the policy.
 
         Remote mode asks the server to evaluate it (one ``POST /v1/act``).
@@ -287,8 +320,14 @@ class PolicyClient:
         if episode.training:
             self._record(episode, episode_id, agent_id, obs, decision)
 
-    def log_returns(self, episode_id: str, reward: float, info: dict[str, Any] | None = None, *,
-                    agent_id: str = DEFAULT_AGENT_ID) -> None:
+    def log_returns(
+        self,
+        episode_id: str,
+        reward: float,
+        info: dict[str, Any] | None = None,
+        *,
+        agent_id: str = DEFAULT_AGENT_ID,
+    ) -> None:
         """Add ``reward`` to the agent's last step (several calls add up). ``info`` is not uploaded."""
         episode = self._episode(episode_id)
         value = check_reward(reward)
@@ -297,12 +336,15 @@ class PolicyClient:
         with self._lock:
             stream = episode.streams.get(agent_id)
             if stream is None:
-                raise UsageError(f"log_returns for agent {agent_id!r} of episode {episode_id!r} came before "
-                                 "its first get_action/log_action")
+                raise UsageError(
+                    f"log_returns for agent {agent_id!r} of episode {episode_id!r} came before "
+                    "its first get_action/log_action"
+                )
             stream.add_reward(value)
 
-    def end_episode(self, episode_id: str, observation: Any, *, agent_id: str = DEFAULT_AGENT_ID,
-                    truncated: bool = False) -> None:
+    def end_episode(
+        self, episode_id: str, observation: Any, *, agent_id: str = DEFAULT_AGENT_ID, truncated: bool = False
+    ) -> None:
         """End the agent's part of the episode at ``observation`` (terminated unless ``truncated``).
 
         The episode is forgotten once every agent that acted in it has ended.
@@ -357,8 +399,10 @@ class PolicyClient:
         self.close()
 
     def __repr__(self) -> str:
-        return (f"PolicyClient({self._transport.address!r}, inference_mode={self.inference_mode!r}, "
-                f"policy_version={self.policy_version})")
+        return (
+            f"PolicyClient({self._transport.address!r}, inference_mode={self.inference_mode!r}, "
+            f"policy_version={self.policy_version})"
+        )
 
     # -- internals ---------------------------------------------------------------------
 
@@ -371,11 +415,14 @@ class PolicyClient:
             raise UsageError("this PolicyClient is closed")
         episode = self._episodes.get(episode_id)
         if episode is None:
-            raise UsageError(f"unknown episode {episode_id!r}: call start_episode() first "
-                             "(or it has already ended)")
+            raise UsageError(
+                f"unknown episode {episode_id!r}: call start_episode() first (or it has already ended)"
+            )
         return episode
 
-    def _record(self, episode: _Episode, episode_id: str, agent_id: str, obs: Any, decision: Decision) -> None:
+    def _record(
+        self, episode: _Episode, episode_id: str, agent_id: str, obs: Any, decision: Decision
+    ) -> None:
         with self._lock:
             stream = episode.streams.get(agent_id)
             if stream is None:
@@ -384,7 +431,8 @@ class PolicyClient:
                 if not isinstance(agent_id, str) or not agent_id:
                     raise UsageError(f"agent_id must be a non-empty str, got {agent_id!r}")
                 stream = episode.streams[agent_id] = StepStream(
-                    episode_id, agent_id, self.max_chunk_steps, self.observation_space, self.action_space)
+                    episode_id, agent_id, self.max_chunk_steps, self.observation_space, self.action_space
+                )
             chunk = stream.add_step(obs, decision[1], decision[2], decision[3], decision[4])
             self._steps_recorded += 1
         if chunk is not None:

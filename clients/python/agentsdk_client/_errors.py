@@ -49,7 +49,9 @@ class APIError(AgentsdkError):
         self.request_id = request_id
 
     def __str__(self) -> str:
-        extra = f" [{self.status} {self.code}" + (f", request {self.request_id}" if self.request_id else "") + "]"
+        extra = (
+            f" [{self.status} {self.code}" + (f", request {self.request_id}" if self.request_id else "") + "]"
+        )
         return self.message + extra
 
 
@@ -93,7 +95,11 @@ def error_from_response(status: int, envelope: Any, retry_after: str | None = No
     """Map an HTTP error status and the server's envelope to the family (one place)."""
     err = envelope.get("error") if isinstance(envelope, dict) else None
     if isinstance(err, dict):
-        code, message, request_id = str(err.get("code", "")), str(err.get("message", "")), str(err.get("request_id", ""))
+        code, message, request_id = (
+            str(err.get("code", "")),
+            str(err.get("message", "")),
+            str(err.get("request_id", "")),
+        )
     else:
         code, message, request_id = "", f"server answered HTTP {status}", ""
     kw = {"status": status, "code": code, "request_id": request_id}

@@ -44,13 +44,16 @@ class _Model:
 
     __slots__ = ("version", "etag", "session", "run", "outputs", "input_name")
 
-    def __init__(self, version: int, onnx_bytes: bytes, obs_space: Space, action_space: Space,
-                 etag: str = "") -> None:
+    def __init__(
+        self, version: int, onnx_bytes: bytes, obs_space: Space, action_space: Space, etag: str = ""
+    ) -> None:
         try:
             session = open_session(onnx_bytes)
         except ImportError as exc:
-            raise UsageError("inference_mode='local' needs onnxruntime: pip install 'agentsdk-client[onnx]' "
-                             "(or use inference_mode='remote')") from exc
+            raise UsageError(
+                "inference_mode='local' needs onnxruntime: pip install 'agentsdk-client[onnx]' "
+                "(or use inference_mode='remote')"
+            ) from exc
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ProtocolError(f"policy version {version} is not a loadable ONNX model: {exc}") from exc
         contract = _contract(session, version, obs_space, action_space)
@@ -92,9 +95,16 @@ def _contract(session: Any, version: int, obs_space: Space, action_space: Space)
 class LocalPolicy:
     """The newest downloaded policy, its sampler and the thread that refreshes it."""
 
-    def __init__(self, transport: Transport, obs_space: Space, action_space: Space, *,
-                 update_interval: float, seed: int | None = None,
-                 on_new_version: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        obs_space: Space,
+        action_space: Space,
+        *,
+        update_interval: float,
+        seed: int | None = None,
+        on_new_version: Callable[[int], None] | None = None,
+    ) -> None:
         self._on_new_version = on_new_version
         self._transport = transport
         self._obs_space = obs_space
@@ -144,8 +154,11 @@ class LocalPolicy:
             status, response_headers, body = self._transport.request("GET", "/v1/policy", headers=headers)
             if status == 304:
                 return False
-            if not isinstance(body, dict) or not isinstance(body.get("onnx"), bytes) or not isinstance(
-                    body.get("policy_version"), int):
+            if (
+                not isinstance(body, dict)
+                or not isinstance(body.get("onnx"), bytes)
+                or not isinstance(body.get("policy_version"), int)
+            ):
                 raise ProtocolError("GET /v1/policy answer lacks 'onnx' (bin) or 'policy_version' (int)")
             version = body["policy_version"]
             etag = response_headers.get("etag", "")
@@ -177,8 +190,11 @@ class LocalPolicy:
             except AgentsdkError as exc:
                 # Say it once per outage, not every interval; the app keeps acting meanwhile.
                 if not failing:
-                    log.warning("agentsdk: could not refresh the local policy (keeping version %d): %s",
-                                self.version, exc)
+                    log.warning(
+                        "agentsdk: could not refresh the local policy (keeping version %d): %s",
+                        self.version,
+                        exc,
+                    )
                 failing = True
 
     def close(self) -> None:

@@ -70,8 +70,9 @@ class SpoolEntry:
 class Spool:
     """Pending experience batches on disk, oldest first. ``close()`` releases the file."""
 
-    def __init__(self, directory: str | os.PathLike[str], *, max_bytes: int | None = None,
-                 lock_timeout: float = 2.0) -> None:
+    def __init__(
+        self, directory: str | os.PathLike[str], *, max_bytes: int | None = None, lock_timeout: float = 2.0
+    ) -> None:
         if max_bytes is not None and not (isinstance(max_bytes, int) and max_bytes > 0):
             raise UsageError(f"max_spool_bytes must be a positive int or None, got {max_bytes!r}")
         self.directory = Path(directory)
@@ -80,8 +81,9 @@ class Spool:
         self._lock = threading.Lock()
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=lock_timeout, isolation_level=None,
-                                       check_same_thread=False)
+            self._db = sqlite3.connect(
+                self.path, timeout=lock_timeout, isolation_level=None, check_same_thread=False
+            )
         except (OSError, sqlite3.Error) as exc:
             raise SpoolError(f"cannot open the experience spool at {self.path}: {exc}") from exc
         try:
@@ -89,15 +91,19 @@ class Spool:
         except sqlite3.OperationalError as exc:
             self._db.close()
             if "locked" in str(exc) or "busy" in str(exc):
-                raise SpoolError(f"the experience spool at {self.path} is in use by another client; give each "
-                                 "PolicyClient its own spool_dir") from exc
+                raise SpoolError(
+                    f"the experience spool at {self.path} is in use by another client; give each "
+                    "PolicyClient its own spool_dir"
+                ) from exc
             raise SpoolError(f"cannot use the experience spool at {self.path}: {exc}") from exc
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise SpoolError(f"{self.path} is not an agentsdk spool ({exc}); move it aside or pick another "
-                             "spool_dir") from exc
+            raise SpoolError(
+                f"{self.path} is not an agentsdk spool ({exc}); move it aside or pick another spool_dir"
+            ) from exc
         rows, steps, size = self._db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(steps), 0), COALESCE(SUM(LENGTH(body)), 0) FROM batches").fetchone()
+            "SELECT COUNT(*), COALESCE(SUM(steps), 0), COALESCE(SUM(LENGTH(body)), 0) FROM batches"
+        ).fetchone()
         self.rows, self.steps, self.bytes = int(rows), int(steps), int(size)
 
     def _setup(self) -> None:
@@ -105,7 +111,9 @@ class Spool:
 
     # -- operations ------------------------------------------------------------------
 
-    def put(self, batch_id: str, body: bytes, steps: int, *, keep: str | None = None) -> list[tuple[str, int]]:
+    def put(
+        self, batch_id: str, body: bytes, steps: int, *, keep: str | None = None
+    ) -> list[tuple[str, int]]:
         """Store one batch (durably, once this returns). A batch id already stored is left as it is.
 
         With ``max_bytes`` set, the oldest rows (never ``keep``, the one being
@@ -117,14 +125,18 @@ class Spool:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                cur = db.execute("INSERT OR IGNORE INTO batches (batch_id, body, steps, created) VALUES (?, ?, ?, ?)",
-                                 (batch_id, sqlite3.Binary(body), int(steps), time.time()))
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO batches (batch_id, body, steps, created) VALUES (?, ?, ?, ?)",
+                    (batch_id, sqlite3.Binary(body), int(steps), time.time()),
+                )
                 added = cur.rowcount == 1
                 size = self.bytes + (len(body) if added else 0)
                 if self.max_bytes is not None and size > self.max_bytes:
                     for old_id, old_steps, old_size in db.execute(
-                            "SELECT batch_id, steps, LENGTH(body) FROM batches WHERE batch_id NOT IN (?, ?) "
-                            "ORDER BY seq", (batch_id, keep or batch_id)).fetchall():
+                        "SELECT batch_id, steps, LENGTH(body) FROM batches WHERE batch_id NOT IN (?, ?) "
+                        "ORDER BY seq",
+                        (batch_id, keep or batch_id),
+                    ).fetchall():
                         if size <= self.max_bytes:
                             break
                         db.execute("DELETE FROM batches WHERE batch_id = ?", (old_id,))
@@ -145,15 +157,18 @@ class Spool:
     def peek(self, limit: int = 1) -> list[SpoolEntry]:
         """The oldest ``limit`` batches, oldest first (they stay until ``ack``)."""
         with self._lock:
-            rows = self._db.execute("SELECT batch_id, body, steps, created FROM batches ORDER BY seq LIMIT ?",
-                                    (int(limit),)).fetchall()
+            rows = self._db.execute(
+                "SELECT batch_id, body, steps, created FROM batches ORDER BY seq LIMIT ?", (int(limit),)
+            ).fetchall()
         return [SpoolEntry(str(b), bytes(body), int(s), float(c)) for b, body, s, c in rows]
 
     def ack(self, batch_id: str) -> bool:
         """Delete a batch the server has taken; False if it was not (or no longer) stored."""
         with self._lock:
             db = self._db
-            row = db.execute("SELECT steps, LENGTH(body) FROM batches WHERE batch_id = ?", (batch_id,)).fetchone()
+            row = db.execute(
+                "SELECT steps, LENGTH(body) FROM batches WHERE batch_id = ?", (batch_id,)
+            ).fetchone()
             if row is None:
                 return False
             db.execute("DELETE FROM batches WHERE batch_id = ?", (batch_id,))  # autocommit: one transaction

@@ -28,11 +28,24 @@ from .protocol.spaces import Space
 class StepStream:
     """Steps of one (episode, agent) not yet handed over as a chunk."""
 
-    __slots__ = ("episode_id", "agent_id", "max_steps", "chunk_index", "_obs_space", "_action_dtype",
-                 "obs", "actions", "rewards", "logp", "dist_inputs", "versions")
+    __slots__ = (
+        "episode_id",
+        "agent_id",
+        "max_steps",
+        "chunk_index",
+        "_obs_space",
+        "_action_dtype",
+        "obs",
+        "actions",
+        "rewards",
+        "logp",
+        "dist_inputs",
+        "versions",
+    )
 
-    def __init__(self, episode_id: str, agent_id: str, max_steps: int, obs_space: Space,
-                 action_space: Space) -> None:
+    def __init__(
+        self, episode_id: str, agent_id: str, max_steps: int, obs_space: Space, action_space: Space
+    ) -> None:
         self.episode_id = episode_id
         self.agent_id = agent_id
         self.max_steps = max_steps
@@ -52,8 +65,9 @@ class StepStream:
     def __len__(self) -> int:
         return len(self.actions)
 
-    def add_step(self, obs: Any, policy_action: Any, logp: float, dist_inputs: Any,
-                 version: int) -> ExperienceChunk | None:
+    def add_step(
+        self, obs: Any, policy_action: Any, logp: float, dist_inputs: Any, version: int
+    ) -> ExperienceChunk | None:
         """Record a step; returns the previous chunk if it was full (cut at ``obs``)."""
         chunk = self._cut(obs, False, False) if len(self.actions) >= self.max_steps else None
         self.obs.append(obs)

@@ -33,8 +33,13 @@ from .protocol.constants import MEDIA_TYPE, PROTOCOL_HEADER, PROTOCOL_VERSION
 # Failures of a kept-alive connection that the server closed in between: safe to
 # retry once on a fresh connection (every agentsdk request is idempotent: act is
 # stateless, experience carries its batch_id, the rest are GETs).
-_STALE_CONNECTION = (http.client.RemoteDisconnected, http.client.BadStatusLine,
-                     ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+_STALE_CONNECTION = (
+    http.client.RemoteDisconnected,
+    http.client.BadStatusLine,
+    ConnectionResetError,
+    BrokenPipeError,
+    ConnectionAbortedError,
+)
 
 
 def normalize_address(address: str) -> str:
@@ -46,7 +51,9 @@ def normalize_address(address: str) -> str:
         address = "http://" + address
     parts = urllib.parse.urlsplit(address)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"address must be an http:// or https:// URL like 'http://127.0.0.1:9900', got {address!r}")
+        raise UsageError(
+            f"address must be an http:// or https:// URL like 'http://127.0.0.1:9900', got {address!r}"
+        )
     return address
 
 
@@ -183,8 +190,11 @@ class Transport:
                 raise _unreachable(self.address, exc) from exc
             if isinstance(exc, TimeoutError):
                 raise TransportError(
-                    f"POST /v1/act to {self.address} timed out after {self.timeout:g}s") from exc
-            raise TransportError(f"POST /v1/act to {self.address} failed: {type(exc).__name__}: {exc}") from exc
+                    f"POST /v1/act to {self.address} timed out after {self.timeout:g}s"
+                ) from exc
+            raise TransportError(
+                f"POST /v1/act to {self.address} failed: {type(exc).__name__}: {exc}"
+            ) from exc
         status = response.status
         if status >= 400:
             _check_status(status, content, response.getheader("Retry-After"))

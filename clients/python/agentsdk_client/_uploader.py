@@ -162,8 +162,13 @@ class Uploader:
         self._current: _Batch | None = None  # the batch the uploader thread is sending
         self._spool_retry_at = 0.0  # after a failed spool write, no new spill before this (monotonic)
         if spool is not None and spool.rows:
-            log.info("agentsdk: %d experience steps (%d batches) left in the spool at %s by an earlier run; "
-                     "sending them first", spool.steps, spool.rows, spool.directory)
+            log.info(
+                "agentsdk: %d experience steps (%d batches) left in the spool at %s by an earlier run; "
+                "sending them first",
+                spool.steps,
+                spool.rows,
+                spool.directory,
+            )
         # Set while the server takes experience; cleared by a 429 (see PolicyClient.wait_for_server).
         self.accepting = threading.Event()
         self.accepting.set()
@@ -192,8 +197,10 @@ class Uploader:
             # The uploader thread did not keep up (it is inside a request): write here, once, down to LOW.
             if not self._warned_full:
                 self._warned_full = True
-                log.warning("agentsdk: upload queue reached its bound while the uploader was busy; the app's "
-                            "thread is writing to the spool")
+                log.warning(
+                    "agentsdk: upload queue reached its bound while the uploader was busy; the app's "
+                    "thread is writing to the spool"
+                )
             try:
                 self._spill(_SPILL_LOW)
             except Exception:  # never the app's problem: keep the bound by dropping instead
@@ -206,8 +213,11 @@ class Uploader:
         with self._cond:
             target = self._next_seq
             return self._cond.wait_for(
-                lambda: self._oldest_unresolved() >= target and (self._spool is None or self._spool.rows == 0),
-                timeout)
+                lambda: (
+                    self._oldest_unresolved() >= target and (self._spool is None or self._spool.rows == 0)
+                ),
+                timeout,
+            )
 
     def close(self, timeout: float | None) -> bool:
         """Deliver what is pending within ``timeout``, then stop; False if data was left.
@@ -229,17 +239,29 @@ class Uploader:
             spooled, where = self._spool.steps, self._spool.directory
             self._spool.close()
             if spooled:
-                log.info("agentsdk: %d experience steps kept in the spool at %s; a client started on the same "
-                         "spool_dir sends them", spooled, where)
+                log.info(
+                    "agentsdk: %d experience steps kept in the spool at %s; a client started on the same "
+                    "spool_dir sends them",
+                    spooled,
+                    where,
+                )
         if left:
             log.warning("closing with undelivered experience: %d queued steps not sent", left)
         return done
 
     def counts(self) -> UploadCounts:
         with self._cond:
-            return UploadCounts(self._submitted, self._acked, self._rejected, self._dropped,
-                                len(self._queue) + self._inflight_chunks, self._batches, self._retries,
-                                self._queued_steps, self._spool.steps if self._spool is not None else 0)
+            return UploadCounts(
+                self._submitted,
+                self._acked,
+                self._rejected,
+                self._dropped,
+                len(self._queue) + self._inflight_chunks,
+                self._batches,
+                self._retries,
+                self._queued_steps,
+                self._spool.steps if self._spool is not None else 0,
+            )
 
     # -- bookkeeping (under self._cond) ---------------------------------------------------
 
@@ -251,8 +273,11 @@ class Uploader:
         return oldest
 
     def _over(self, fraction: float) -> bool:
-        return (self._queued_steps > fraction * self._max_steps or self._queued_bytes > fraction * self._max_bytes
-                or (self._max_queued is not None and len(self._queue) > fraction * self._max_queued))
+        return (
+            self._queued_steps > fraction * self._max_steps
+            or self._queued_bytes > fraction * self._max_bytes
+            or (self._max_queued is not None and len(self._queue) > fraction * self._max_queued)
+        )
 
     def _spool_writable(self) -> bool:
         return self._spool is not None and time.monotonic() >= self._spool_retry_at
@@ -268,8 +293,12 @@ class Uploader:
             self._queued_bytes -= old.nbytes
             self._dropped += old.steps
             if self._dropped == old.steps or self._dropped % 10_000 < old.steps:
-                log.warning("upload queue full (%d steps; is the server reachable?): dropped the oldest chunk, "
-                            "%d steps dropped so far", self._queued_steps, self._dropped)
+                log.warning(
+                    "upload queue full (%d steps; is the server reachable?): dropped the oldest chunk, "
+                    "%d steps dropped so far",
+                    self._queued_steps,
+                    self._dropped,
+                )
 
     def _requeue(self, items: list[_Item]) -> None:
         self._queue.extendleft(reversed(items))
@@ -300,8 +329,11 @@ class Uploader:
                     continue
                 item.chunk = None
             if len(item.data) + _ENVELOPE_BYTES > self._max_body:
-                self._resolve_rejected(item.steps, f"one chunk is {len(item.data)} bytes, over the server's "
-                                                   f"max_body_bytes {self._max_body}; lower max_chunk_steps")
+                self._resolve_rejected(
+                    item.steps,
+                    f"one chunk is {len(item.data)} bytes, over the server's "
+                    f"max_body_bytes {self._max_body}; lower max_chunk_steps",
+                )
                 continue
             if size + len(item.data) > self._max_body:
                 return kept, items[index:]
@@ -311,10 +343,15 @@ class Uploader:
 
     def _body(self, batch_id: str, items: list[_Item]) -> bytes:
         packer = msgpack.Packer(use_bin_type=True)
-        head = (packer.pack_map_header(3)
-                + packer.pack("batch_id") + packer.pack(batch_id)
-                + packer.pack("client_id") + packer.pack(self._client_id)
-                + packer.pack("chunks") + packer.pack_array_header(len(items)))
+        head = (
+            packer.pack_map_header(3)
+            + packer.pack("batch_id")
+            + packer.pack(batch_id)
+            + packer.pack("client_id")
+            + packer.pack(self._client_id)
+            + packer.pack("chunks")
+            + packer.pack_array_header(len(items))
+        )
         return head + b"".join(item.data for item in items)
 
     def _batch(self, items: list[_Item]) -> _Batch:
@@ -336,7 +373,9 @@ class Uploader:
                     item.data = encode(chunk)
                     items.append(item)
                 batch_id = f"{batch.batch_id}-{index}"
-                halves.append(_Batch(batch_id, self._body(batch_id, items), sum(i.steps for i in items), [], False))
+                halves.append(
+                    _Batch(batch_id, self._body(batch_id, items), sum(i.steps for i in items), [], False)
+                )
             return halves
         except (CodecError, KeyError, TypeError):
             return None
@@ -348,20 +387,31 @@ class Uploader:
         assert self._spool is not None
         current = self._current
         try:
-            dropped = self._spool.put(batch.batch_id, batch.body, batch.steps,
-                                      keep=current.batch_id if current is not None else None)
+            dropped = self._spool.put(
+                batch.batch_id,
+                batch.body,
+                batch.steps,
+                keep=current.batch_id if current is not None else None,
+            )
         except (sqlite3.Error, OSError) as exc:
             with self._cond:
                 self._spool_retry_at = time.monotonic() + self._backoff_cap
-            log.error("agentsdk: cannot write to the spool at %s (%s); keeping experience in memory, oldest "
-                      "dropped beyond the bound", self._spool.directory, exc)
+            log.error(
+                "agentsdk: cannot write to the spool at %s (%s); keeping experience in memory, oldest "
+                "dropped beyond the bound",
+                self._spool.directory,
+                exc,
+            )
             return False
         if dropped:
             steps = sum(s for _, s in dropped)
             with self._cond:
                 self._dropped += steps
-            log.warning("agentsdk: spool over max_spool_bytes: dropped its %d oldest batches (%d steps)",
-                        len(dropped), steps)
+            log.warning(
+                "agentsdk: spool over max_spool_bytes: dropped its %d oldest batches (%d steps)",
+                len(dropped),
+                steps,
+            )
         return True
 
     def _spill(self, low: float, current: _Batch | None = None) -> None:
@@ -405,7 +455,9 @@ class Uploader:
                     if not self._step():
                         break
                 except Exception:  # a bug or a broken disk: log, wait, go on rather than die or spin
-                    log.exception("agentsdk: error in the uploader thread; retrying in %gs", self._backoff_cap)
+                    log.exception(
+                        "agentsdk: error in the uploader thread; retrying in %gs", self._backoff_cap
+                    )
                     self._abort.wait(self._backoff_cap)
         finally:
             if self._abort.is_set() and self._spool is not None:
@@ -442,8 +494,17 @@ class Uploader:
         while True:
             with self._cond:
                 # A spill in progress holds the oldest chunks: wait for it, they go before the rest.
-                self._cond.wait_for(lambda: self._abort.is_set() or self._spilling_seq is None and (
-                    self._stopping or bool(self._queue) or (self._spool is not None and self._spool.rows > 0)))
+                self._cond.wait_for(
+                    lambda: (
+                        self._abort.is_set()
+                        or self._spilling_seq is None
+                        and (
+                            self._stopping
+                            or bool(self._queue)
+                            or (self._spool is not None and self._spool.rows > 0)
+                        )
+                    )
+                )
                 if self._abort.is_set():
                     return None
                 spill = self._spill_wanted()
@@ -492,9 +553,11 @@ class Uploader:
                     self.accepting.clear()
                     delay = exc.retry_after * (1.0 + 0.2 * self._jitter.random())
                 else:
-                    delay = min(self._backoff_cap, self._backoff_base * 2.0 ** attempt)
+                    delay = min(self._backoff_cap, self._backoff_base * 2.0**attempt)
                     delay *= 0.5 + 0.5 * self._jitter.random()
-                log.debug("experience batch %s not delivered (%s); retrying in %.2fs", batch.batch_id, exc, delay)
+                log.debug(
+                    "experience batch %s not delivered (%s); retrying in %.2fs", batch.batch_id, exc, delay
+                )
                 attempt += 1
                 with self._cond:
                     self._retries += 1
@@ -522,8 +585,9 @@ class Uploader:
             with self._cond:
                 remaining = deadline - time.monotonic()
                 if remaining > 0:
-                    self._cond.wait_for(lambda: self._abort.is_set() or self._nudged or self._spill_wanted(),
-                                        remaining)
+                    self._cond.wait_for(
+                        lambda: self._abort.is_set() or self._nudged or self._spill_wanted(), remaining
+                    )
                 if self._nudged:  # the server likely has room now: retry at once
                     self._nudged = False
                     return

@@ -21,8 +21,18 @@ MAX_NDIM = 8
 DTYPES: dict[str, np.dtype] = {
     name: np.dtype(name).newbyteorder("<")
     for name in (
-        "bool", "int8", "uint8", "int16", "uint16", "int32", "uint32",
-        "int64", "uint64", "float16", "float32", "float64",
+        "bool",
+        "int8",
+        "uint8",
+        "int16",
+        "uint16",
+        "int32",
+        "uint32",
+        "int64",
+        "uint64",
+        "float16",
+        "float32",
+        "float64",
     )
 }
 _NAMES = {np.dtype(name): name for name in DTYPES}
@@ -43,9 +53,7 @@ def _pack_array(array: np.ndarray) -> msgpack.ExtType:
     if prefix is None:
         name = _NAMES.get(array.dtype.newbyteorder("="))
         if name is None:
-            raise CodecError(
-                f"arrays of dtype {array.dtype} cannot be sent; use one of {', '.join(DTYPES)}"
-            )
+            raise CodecError(f"arrays of dtype {array.dtype} cannot be sent; use one of {', '.join(DTYPES)}")
         nbytes = array.size * array.dtype.itemsize
         full = msgpack.packb([name, list(array.shape), b"\0" * nbytes], use_bin_type=True)
         prefix = full[: len(full) - nbytes]
@@ -75,14 +83,14 @@ def _parse_payload(payload: bytes) -> tuple[Any, Any, Any]:
         end = 2 + (payload[1] & 0x1F)
         if end < len(payload) and 0x90 <= payload[end] <= 0x98:
             ndim = payload[end] & 0x0F
-            dims = payload[end + 1: end + 1 + ndim]
+            dims = payload[end + 1 : end + 1 + ndim]
             pos = end + 1 + ndim
             if len(dims) == ndim and all(d < 0x80 for d in dims) and pos < len(payload):
                 marker, lengths = payload[pos], {0xC4: 1, 0xC5: 2, 0xC6: 4}
                 if marker in lengths:
                     width = lengths[marker]
-                    size = int.from_bytes(payload[pos + 1: pos + 1 + width], "big")
-                    data = payload[pos + 1 + width:]
+                    size = int.from_bytes(payload[pos + 1 : pos + 1 + width], "big")
+                    data = payload[pos + 1 + width :]
                     if len(data) == size:
                         try:
                             name = payload[2:end].decode()

@@ -31,7 +31,9 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
 PY_CATEGORICAL_MAX = 32
 
 
-def sample_categorical_row(logits: list[float], rng: np.random.Generator, deterministic: bool) -> tuple[int, float]:
+def sample_categorical_row(
+    logits: list[float], rng: np.random.Generator, deterministic: bool
+) -> tuple[int, float]:
     """(index, logp) for one row of logits, by inverse CDF on Python floats."""
     top = max(logits)
     weights = [math.exp(z - top) for z in logits]
@@ -83,7 +85,9 @@ class MultiCategorical(ActionDistribution):
 
     def sample(self, inputs, rng, deterministic):
         chunks = np.split(inputs, self.splits, axis=-1)
-        return np.stack([c.sample(x, rng, deterministic) for c, x in zip(self.parts, chunks, strict=True)], axis=-1)
+        return np.stack(
+            [c.sample(x, rng, deterministic) for c, x in zip(self.parts, chunks, strict=True)], axis=-1
+        )
 
     def logp(self, inputs, actions):
         chunks = np.split(inputs, self.splits, axis=-1)

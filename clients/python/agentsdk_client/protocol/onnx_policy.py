@@ -41,12 +41,21 @@ class PolicyContract:
     output_name: str = ONNX_OUTPUT
 
     @classmethod
-    def for_policy(cls, observation_space: Space, action_space: Space, version: int, algorithm: str,
-                   opset: int) -> PolicyContract:
+    def for_policy(
+        cls, observation_space: Space, action_space: Space, version: int, algorithm: str, opset: int
+    ) -> PolicyContract:
         """The contract of a policy acting in these spaces with the default distribution."""
-        return cls(PROTOCOL_VERSION, version, algorithm, observation_space, action_space,
-                   distribution_for(action_space).name, action_dist_size(action_space),
-                   observation_space.flat_size, opset)
+        return cls(
+            PROTOCOL_VERSION,
+            version,
+            algorithm,
+            observation_space,
+            action_space,
+            distribution_for(action_space).name,
+            action_dist_size(action_space),
+            observation_space.flat_size,
+            opset,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -69,9 +78,17 @@ class PolicyContract:
         if not isinstance(value, dict):
             raise ValueError("the contract is not a JSON object")
         out: dict[str, Any] = {}
-        for name, kind in (("protocol", str), ("policy_version", int), ("algorithm", str),
-                           ("distribution", str), ("dist_inputs_size", int), ("flat_obs_size", int),
-                           ("opset", int), ("input_name", str), ("output_name", str)):
+        for name, kind in (
+            ("protocol", str),
+            ("policy_version", int),
+            ("algorithm", str),
+            ("distribution", str),
+            ("dist_inputs_size", int),
+            ("flat_obs_size", int),
+            ("opset", int),
+            ("input_name", str),
+            ("output_name", str),
+        ):
             got = value.get(name)
             if not isinstance(got, kind) or (kind is int and isinstance(got, bool)):
                 raise ValueError(f"contract field {name!r}: expected {kind.__name__}, got {got!r}")

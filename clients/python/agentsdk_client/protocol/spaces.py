@@ -96,9 +96,7 @@ class _ArraySpace(Space):
                 )
             array = array.astype(self.dtype)
         if array.shape != self.shape:
-            raise SpaceError(
-                f"expected shape {self.shape} (space {self!r}), got {_describe(array)}", path
-            )
+            raise SpaceError(f"expected shape {self.shape} (space {self!r}), got {_describe(array)}", path)
         self._check_values(array[None], path)
         return array
 
@@ -115,8 +113,9 @@ class _ArraySpace(Space):
 
 
 class Box(_ArraySpace):
-    def __init__(self, low: Any, high: Any, shape: Sequence[int] | None = None,
-                 dtype: Any = np.float32) -> None:
+    def __init__(
+        self, low: Any, high: Any, shape: Sequence[int] | None = None, dtype: Any = np.float32
+    ) -> None:
         self.dtype = np.dtype(dtype)
         if shape is None:
             shape = np.shape(low) if np.ndim(low) else np.shape(high)
@@ -135,8 +134,13 @@ class Box(_ArraySpace):
         return f"Box({lo}, {hi}, {self.shape}, {self.dtype})"
 
     def to_spec(self) -> dict[str, Any]:
-        return {"type": "Box", "shape": list(self.shape), "dtype": self.dtype.name,
-                "low": self.low, "high": self.high}
+        return {
+            "type": "Box",
+            "shape": list(self.shape),
+            "dtype": self.dtype.name,
+            "low": self.low,
+            "high": self.high,
+        }
 
     def check_batch(self, batch: Any, n: int, path: str) -> np.ndarray:
         self._check_values(self._check_array(batch, n, path), path)
@@ -180,8 +184,9 @@ class Discrete(Space):
     def check_batch(self, batch: Any, n: int, path: str) -> np.ndarray:
         if not isinstance(batch, np.ndarray) or batch.dtype != self.dtype or batch.shape != (n,):
             raise SpaceError(
-                f"expected an array of shape [{n}] and dtype int64, got {_describe(batch)} "
-                f"(space {self!r})", path)
+                f"expected an array of shape [{n}] and dtype int64, got {_describe(batch)} (space {self!r})",
+                path,
+            )
         bad = (batch < self.start) | (batch >= self.start + self.n)
         if bad.any():
             raise SpaceError(f"value {int(batch[bad][0])} is not in {self!r}", path)
@@ -214,8 +219,11 @@ class MultiDiscrete(_ArraySpace):
     def __init__(self, nvec: Any, start: Any = None) -> None:
         self.nvec = np.asarray(nvec, np.int64)
         self.shape = self.nvec.shape
-        self.start = np.zeros_like(self.nvec) if start is None else np.broadcast_to(
-            np.asarray(start, np.int64), self.shape).copy()
+        self.start = (
+            np.zeros_like(self.nvec)
+            if start is None
+            else np.broadcast_to(np.asarray(start, np.int64), self.shape).copy()
+        )
         if self.nvec.size == 0 or np.any(self.nvec < 1):
             raise SpaceError("MultiDiscrete nvec must be non-empty and every entry >= 1")
         self.flat_size = int(self.nvec.sum())
@@ -324,16 +332,24 @@ class Tuple(Space):
 
     def _check_len(self, value: Any, path: str) -> None:
         if not isinstance(value, (list, tuple)) or len(value) != len(self.spaces):
-            raise SpaceError(f"expected a list of {len(self.spaces)} items, got {_describe(value)}"
-                             + (f" of length {len(value)}" if isinstance(value, (list, tuple)) else ""), path)
+            raise SpaceError(
+                f"expected a list of {len(self.spaces)} items, got {_describe(value)}"
+                + (f" of length {len(value)}" if isinstance(value, (list, tuple)) else ""),
+                path,
+            )
 
     def check_batch(self, batch: Any, n: int, path: str) -> list[Any]:
         self._check_len(batch, path)
-        return [s.check_batch(b, n, f"{path}[{i}]") for i, (s, b) in enumerate(zip(self.spaces, batch, strict=True))]
+        return [
+            s.check_batch(b, n, f"{path}[{i}]")
+            for i, (s, b) in enumerate(zip(self.spaces, batch, strict=True))
+        ]
 
     def coerce(self, value: Any, path: str) -> tuple[Any, ...]:
         self._check_len(value, path)
-        return tuple(s.coerce(v, f"{path}[{i}]") for i, (s, v) in enumerate(zip(self.spaces, value, strict=True)))
+        return tuple(
+            s.coerce(v, f"{path}[{i}]") for i, (s, v) in enumerate(zip(self.spaces, value, strict=True))
+        )
 
     def stack(self, values: Sequence[Any]) -> list[Any]:
         return [s.stack([v[i] for v in values]) for i, s in enumerate(self.spaces)]
@@ -343,4 +359,6 @@ class Tuple(Space):
         return [tuple(p[i] for p in parts) for i in range(n)]
 
     def flatten_batch(self, batch: Any, n: int) -> np.ndarray:
-        return np.concatenate([s.flatten_batch(b, n) for s, b in zip(self.spaces, batch, strict=True)], axis=1)
+        return np.concatenate(
+            [s.flatten_batch(b, n) for s, b in zip(self.spaces, batch, strict=True)], axis=1
+        )

@@ -93,6 +93,7 @@ def space_from_spec(spec: Any, path: str = "space", depth: int = 0) -> Space:
 
 # -- spec <-> JSON (for the ONNX contract, where arrays become plain lists) ------------
 
+
 def _json_number(x: float) -> Any:
     return x if math.isfinite(x) else ("inf" if x > 0 else "-inf" if x < 0 else "nan")
 
@@ -100,9 +101,11 @@ def _json_number(x: float) -> Any:
 def spec_to_json(spec: Any) -> Any:
     """A wire spec with arrays written as {"dtype", "shape", "values"} (non-finite as strings)."""
     if isinstance(spec, np.ndarray):
-        return {"dtype": spec.dtype.name, "shape": list(spec.shape),
-                "values": [_json_number(float(v)) if spec.dtype.kind == "f" else int(v)
-                           for v in spec.ravel()]}
+        return {
+            "dtype": spec.dtype.name,
+            "shape": list(spec.shape),
+            "values": [_json_number(float(v)) if spec.dtype.kind == "f" else int(v) for v in spec.ravel()],
+        }
     if isinstance(spec, dict):
         return {k: spec_to_json(v) for k, v in spec.items()}
     if isinstance(spec, list):
@@ -119,8 +122,6 @@ def spec_from_json(spec: Any) -> Any:
     if isinstance(spec, list):
         return [spec_from_json(v) for v in spec]
     return spec
-
-
 
 
 def space_to_json(space: Space) -> dict[str, Any]:

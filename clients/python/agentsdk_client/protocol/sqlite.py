@@ -12,8 +12,9 @@ from __future__ import annotations
 import sqlite3
 
 
-def prepare_database(db: sqlite3.Connection, schema: str, version: int, what: str, *,
-                     auto_vacuum: bool = False) -> None:
+def prepare_database(
+    db: sqlite3.Connection, schema: str, version: int, what: str, *, auto_vacuum: bool = False
+) -> None:
     """Make ``db`` a crash-safe store held by this process alone, with ``schema`` created.
 
     WAL with synchronous=FULL: a committed transaction survives a killed process,
@@ -34,8 +35,9 @@ def prepare_database(db: sqlite3.Connection, schema: str, version: int, what: st
         if found > version:
             raise sqlite3.DatabaseError(f"{what} schema {found} is newer than this program's {version}")
         if 0 < found < version:
-            raise sqlite3.DatabaseError(f"{what} schema {found} was written by an older agentsdk (this one "
-                                        f"reads {version})")
+            raise sqlite3.DatabaseError(
+                f"{what} schema {found} was written by an older agentsdk (this one reads {version})"
+            )
         for statement in schema.strip().split(";\n"):
             if statement.strip():
                 db.execute(statement)

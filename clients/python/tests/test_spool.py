@@ -1,13 +1,14 @@
-"""The on-disk spool and the uploader's use of it: no server process.
+"""The on-disk spool (``agentsdk_client._spool``) and the uploader's use of it: no server process.
 
 Crash safety is checked with real processes: a child that commits rows and
 then dies (``os._exit``) inside an open transaction, and a child killed with
-SIGKILL at an arbitrary moment of a write loop.
+SIGKILL in the middle of a write loop, once it has said that it is well into it.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import signal
 import sqlite3
 import subprocess
@@ -40,6 +41,7 @@ def stored(directory: Path) -> list[Any]:
 
 
 # -- the spool itself ---------------------------------------------------------------------
+
 
 def test_put_peek_ack_oldest_first_and_counters(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
@@ -75,9 +77,13 @@ def test_max_bytes_drops_the_oldest_but_never_the_one_being_sent(tmp_path: Path)
 
 def test_a_second_client_on_the_same_directory_is_refused(tmp_path: Path) -> None:
     spool = Spool(tmp_path)
-    code = ("import sys\nfrom agentsdk_client._spool import Spool, SpoolError\n"
-            "try:\n    Spool(sys.argv[1], lock_timeout=0.2)\nexcept SpoolError as e:\n    print('refused:', e)\n")
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    code = (
+        "import sys\nfrom agentsdk_client._spool import Spool, SpoolError\n"
+        "try:\n    Spool(sys.argv[1], lock_timeout=0.2)\nexcept SpoolError as e:\n    print('refused:', e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
     assert "refused:" in out.stdout and "in use by another client" in out.stdout, out.stdout + out.stderr
     spool.close()
     Spool(tmp_path).close()  # free again once closed
@@ -108,8 +114,12 @@ os._exit(1)
 
 
 def test_committed_rows_survive_a_crash_inside_a_transaction(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-c", CRASH_MID_TRANSACTION, str(tmp_path)], capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", CRASH_MID_TRANSACTION, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 1 and "committed" in out.stdout, out.stdout + out.stderr
     spool = Spool(tmp_path)
     entries = spool.peek(100)
@@ -124,27 +134,64 @@ WRITE_FOREVER = """
 import sys
 from agentsdk_client._spool import Spool
 spool = Spool(sys.argv[1])
+ready = int(sys.argv[2])
 i = 0
 while True:
     spool.put(f"b{i}", bytes([i % 256]) * (1000 + 37 * (i % 50)), steps=i % 7 + 1)
     if i % 3 == 2:
         spool.ack(f"b{i - 2}")
-    if i == 30:
-        print("writing", flush=True)
+    if i == ready:  # b0..b<ready> are committed; the loop goes straight on writing
+        print("ready", flush=True)
     i += 1
 """
 
+KILL_AFTER_PUTS = 100
+
+
+def wait_for_line(proc: subprocess.Popen, expected: str, timeout: float) -> None:
+    """Block until the child prints ``expected`` on its stdout; fail if it does not within ``timeout``."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            line = lines.get(timeout=max(deadline - time.monotonic(), 0.0))
+        except queue.Empty:
+            raise AssertionError(f"the child did not print {expected!r} within {timeout} s") from None
+        if line is None:
+            raise AssertionError(f"the child exited with {proc.wait()} before printing {expected!r}")
+        if line.strip() == expected:
+            return
+
 
 def test_sigkill_during_writes_leaves_a_consistent_prefix(tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", WRITE_FOREVER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "writing"
-    time.sleep(0.3)  # somewhere in the middle of a put or an ack
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(30)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITE_FOREVER, str(tmp_path), str(KILL_AFTER_PUTS)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Killed right after the child says it has committed KILL_AFTER_PUTS + 1 puts (and their acks): it
+        # never pauses, so the kill lands while it is inside some later put or ack.
+        wait_for_line(proc, "ready", timeout=120)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(30)
+    assert proc.returncode == -signal.SIGKILL
     spool = Spool(tmp_path)
     assert spool._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     ids = [int(e.batch_id[1:]) for e in spool.peek(1_000_000)]
     assert ids and ids == sorted(ids)
+    assert ids[-1] >= KILL_AFTER_PUTS  # killed after the moment it announced, not before
     # b<i> (i % 3 == 0) is acked right after b<i+2> is put: every ack before the last put is done; the
     # last put's ack may or may not have committed. Nothing else is missing, nothing partial is there.
     last = ids[-1]
@@ -159,13 +206,21 @@ def test_sigkill_during_writes_leaves_a_consistent_prefix(tmp_path: Path) -> Non
 
 # -- the uploader with a spool ----------------------------------------------------------
 
+
 def chunk(steps: int = 4, tag: int = 0) -> ExperienceChunk:
     return ExperienceChunk(
-        episode_id=f"e{tag}", agent_id="agent0", chunk_index=0,
-        observations=np.zeros((steps + 1, 4), np.float32), policy_actions=np.zeros(steps, np.int64),
-        rewards=np.full(steps, tag, np.float32), terminated=True, truncated=False,
-        logp=np.zeros(steps, np.float32), dist_inputs=np.zeros((steps, 2), np.float32),
-        policy_versions=np.ones(steps, np.int64))
+        episode_id=f"e{tag}",
+        agent_id="agent0",
+        chunk_index=0,
+        observations=np.zeros((steps + 1, 4), np.float32),
+        policy_actions=np.zeros(steps, np.int64),
+        rewards=np.full(steps, tag, np.float32),
+        terminated=True,
+        truncated=False,
+        logp=np.zeros(steps, np.float32),
+        dist_inputs=np.zeros((steps, 2), np.float32),
+        policy_versions=np.ones(steps, np.int64),
+    )
 
 
 class FakeIngest:
