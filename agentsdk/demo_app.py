@@ -1,4 +1,4 @@
-"""A stand-in for a game: gymnasium CartPole driven through PolicyClient.
+"""A stand-in for a game: a gymnasium env (CartPole-v1 unless told) driven through PolicyClient.
 
 This is the app side of `agentsdk demo`: it imports the client and gymnasium,
 never Ray or torch. Run one by hand against a server with
@@ -25,9 +25,10 @@ def play(
     token: str | None,
     stop: threading.Event,
     pace: bool = True,
+    env_id: str = "CartPole-v1",
 ) -> tuple[int, int, int]:
     """Play until stopped; returns (steps of finished episodes, acknowledged, dropped)."""
-    env = gym.make("CartPole-v1")
+    env = gym.make(env_id)
     steps = 0
     client = PolicyClient(address, inference_mode=mode, update_interval=0.5, token=token)
     try:
@@ -68,6 +69,9 @@ def main() -> int:
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--token", default=None)
     parser.add_argument(
+        "--env", default="CartPole-v1", help="gymnasium env id to play [default: CartPole-v1]"
+    )
+    parser.add_argument(
         "--no-pace",
         action="store_true",
         help="play on while the server pushes back, like a game that cannot pause",
@@ -77,7 +81,14 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         steps, acknowledged, dropped = play(
-            args.address, args.mode, args.seed, args.max_steps, args.token, stop, pace=not args.no_pace
+            args.address,
+            args.mode,
+            args.seed,
+            args.max_steps,
+            args.token,
+            stop,
+            pace=not args.no_pace,
+            env_id=args.env,
         )
     except AgentsdkError as exc:  # could not even start: wrong address, token or version
         print(f"client ({args.mode}): {exc}", file=sys.stderr)

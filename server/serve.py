@@ -63,6 +63,7 @@ def resolve_spaces(cfg: ServerConfig) -> tuple[Space, Space]:
         else:
             raise fail("give --env GYM_ID, or both --observation-space and --action-space")
         check_trainable_action_space(act_space)
+        algorithm_spec(cfg.algo).check_action_space(act_space)
     except SystemExit:
         raise
     except Exception as exc:  # a SpaceError, an unknown gymnasium id: say it, no traceback
@@ -74,7 +75,9 @@ def open_inbox(cfg: ServerConfig) -> Inbox:
     """The training inbox: on disk with --checkpoint-dir (front/inbox_store.py), else in memory."""
     spec = algorithm_spec(cfg.algo)
     lag = cfg.max_policy_lag if cfg.max_policy_lag is not None else spec.max_policy_lag
-    capacity = max(int(cfg.inbox_batches * train_batch_size(cfg.algo, cfg.training)), cfg.max_chunk_steps)
+    capacity = max(int(cfg.inbox_batches * train_batch_size(cfg.algo, cfg.training)), 1)
+    if not spec.replay:  # room for one chunk of the largest size (an empty inbox takes any batch anyway)
+        capacity = max(capacity, cfg.max_chunk_steps)
     store = None
     if cfg.checkpoint_dir:
         try:
@@ -167,7 +170,7 @@ def connect(
             return None
 
     def publish(version: int, onnx: bytes, contract: dict[str, Any]) -> None:
-        state.publish(load_policy(version, onnx, contract, state.run_id))
+        state.publish(load_policy(version, onnx, contract, state.inference.rng, state.run_id))
 
     link = FrontLink(
         conn, take=take, publish=publish, progress=ProgressPrinter(state, cfg.log_every), finished=finished
@@ -193,7 +196,7 @@ def drain(state: ServerState, link: FrontLink, trainer: BaseProcess) -> None:
 
 def serve(cfg: ServerConfig) -> int:
     try:
-        algorithm_spec(cfg.algo)
+        spec = algorithm_spec(cfg.algo)
     except ValueError as exc:
         raise fail(str(exc)) from exc
     obs_space, act_space = resolve_spaces(cfg)
@@ -202,9 +205,10 @@ def serve(cfg: ServerConfig) -> int:
         observation_space=obs_space,
         action_space=act_space,
         algorithm=cfg.algo,
+        distribution=spec.distribution(act_space),
         limits=cfg.limits,
         inbox=inbox,
-        inference=BatchedInference(act_space, seed=cfg.seed),
+        inference=BatchedInference(seed=cfg.seed),
         token=cfg.token,
     )
     say(f"observation space {obs_space!r}, action space {act_space!r}, algorithm {cfg.algo}")

@@ -7,6 +7,7 @@ them); without `mcs` these tests are skipped with that reason.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from agentsdk_client import PROTOCOL_VERSION
 from conftest import ROOT, ServerProcess, logged_server
 
 BRIDGE = ROOT / "examples" / "unity_bridge"
@@ -60,8 +62,11 @@ def test_csharp_codec_passes_every_shared_vector(built):
         ["mono", str(VECTORS), str(ROOT / "tests" / "vectors")], capture_output=True, text=True, timeout=60
     )
     total = len(list((ROOT / "tests" / "vectors").glob("*.msgpack")))
+    cases = len(json.loads((ROOT / "tests" / "vectors" / "distributions.json").read_text()))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"{total} passed, 0 failed" in proc.stdout, proc.stdout
+    # distributions.json: every distribution's deterministic action and logp (PROTOCOL.md section 3)
+    assert f"distributions: {cases} passed, 0 failed" in proc.stdout, proc.stdout
 
 
 def test_csharp_client_unit_checks_pass(built):
@@ -145,4 +150,4 @@ def test_protocol_mismatch_fails_fast_naming_both_versions(built, token_server):
     assert "VersionMismatchException" in proc.stderr and "protocol_version_mismatch" in proc.stderr, (
         proc.stderr
     )
-    assert "9.0" in proc.stderr and "1.0" in proc.stderr, proc.stderr
+    assert "9.0" in proc.stderr and PROTOCOL_VERSION in proc.stderr, proc.stderr

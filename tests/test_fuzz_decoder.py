@@ -196,9 +196,10 @@ def app_client() -> Any:
         observation_space=OBS_SPACE,
         action_space=ACT_SPACE,
         algorithm="PPO",
+        distribution="Categorical",
         limits=Limits(max_body_bytes=1 << 20, max_batch=64, max_chunks=16, max_chunk_steps=512),
         inbox=Inbox(capacity_steps=10_000_000, max_policy_lag=1),
-        inference=BatchedInference(ACT_SPACE, seed=0),
+        inference=BatchedInference(seed=0),
     )
     contract = {
         "protocol": "1.0",
@@ -213,7 +214,7 @@ def app_client() -> Any:
         "input_name": "obs",
         "output_name": "dist_inputs",
     }
-    state.publish(load_policy(0, tiny_policy_onnx(), contract))
+    state.publish(load_policy(0, tiny_policy_onnx(), contract, state.inference.rng))
     with TestClient(create_app(state)) as client:
         yield client, state
 

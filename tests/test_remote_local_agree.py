@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from agentsdk_client import PolicyClient, decode, encode
-from agentsdk_client.protocol.distributions import distribution_for
+from agentsdk_client.protocol.onnx_policy import PolicyContract
 
 pytestmark = pytest.mark.e2e
 
@@ -29,6 +29,12 @@ CASES = {
     "cartpole-discrete": ["--env", "CartPole-v1"],
     "pendulum-box": ["--env", "Pendulum-v1"],
     "dict-obs-multidiscrete": ["--observation-space", DICT_OBS, "--action-space", MULTI_ACT],
+    # Every algorithm's distribution (PROTOCOL.md section 3).
+    "cartpole-appo": ["--env", "CartPole-v1", "--algo", "APPO"],
+    "pendulum-impala": ["--env", "Pendulum-v1", "--algo", "IMPALA"],
+    "cartpole-dqn-epsilon-greedy": ["--env", "CartPole-v1", "--algo", "DQN"],
+    "pendulum-sac-squashed-gaussian": ["--env", "Pendulum-v1", "--algo", "SAC"],
+    "cartpole-sac-discrete": ["--env", "CartPole-v1", "--algo", "SAC"],
 }
 
 
@@ -51,8 +57,12 @@ def test_remote_and_local_agree(start_server, case):
             a_remote = remote.get_action(episode_r, obs, deterministic=True)
             np.testing.assert_array_equal(np.asarray(a_local), np.asarray(a_remote))
 
-        # Log-probs of the server's sampled (policy-form) actions, re-evaluated on the local ONNX outputs.
-        distribution = distribution_for(local.action_space)
+        # Log-probs of the server's sampled (policy-form) actions, re-evaluated on the local ONNX outputs
+        # with the distribution the policy's contract names.
+        policy = decode(httpx.get(server.address + "/v1/policy", timeout=10).content)
+        contract = PolicyContract.from_json(policy["contract"])
+        assert contract.distribution == local.info.distribution
+        distribution = contract.action_distribution()
         batch = space.stack(observations)
         answer = decode(
             httpx.post(

@@ -15,7 +15,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from agentsdk_client import decode, encode
+from agentsdk_client import PROTOCOL_VERSION, decode, encode
 from conftest import logged_server
 
 pytestmark = pytest.mark.e2e
@@ -148,7 +148,11 @@ def test_protocol_major_mismatch_names_both_versions(server):
     resp = post(server, "/v1/act", encode(good_obs()), protocol="9.0")
     assert resp.status_code == 400
     err = error_of(resp)
-    assert err["code"] == "protocol_version_mismatch" and "9.0" in err["message"] and "1.0" in err["message"]
+    assert (
+        err["code"] == "protocol_version_mismatch"
+        and "9.0" in err["message"]
+        and PROTOCOL_VERSION in err["message"]
+    )
 
 
 def test_oversized_body_gets_413(server):
@@ -219,7 +223,7 @@ def test_bad_server_options_fail_fast_with_a_message():
     import sys
 
     for args, needle in (
-        (["--env", "CartPole-v1", "--algo", "DQN"], "not supported yet"),
+        (["--env", "CartPole-v1", "--algo", "NOPE"], "is not supported; use one of"),
         ([], "give --env"),
         (
             [

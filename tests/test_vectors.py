@@ -100,3 +100,55 @@ def test_big_endian_arrays_are_sent_little_endian():
     value = np.array([1.0, 2.0], dtype=">f4")
     assert np.array_equal(decode(encode(value)), value)
     assert encode(value) == encode(value.astype("<f4"))
+
+
+# -- action distributions (tests/vectors/distributions.json) ----------------------------------
+
+DISTRIBUTION_CASES = json.loads((VECTORS / "distributions.json").read_text())
+
+
+def _logp_value(value):
+    return float(value) if isinstance(value, str) else value  # "-inf": an impossible action
+
+
+def test_distribution_vectors_cover_every_distribution():
+    from agentsdk_client.protocol.distributions import DISTRIBUTIONS
+
+    assert {case["distribution"] for case in DISTRIBUTION_CASES} == set(DISTRIBUTIONS)
+
+
+@pytest.mark.parametrize("case", DISTRIBUTION_CASES, ids=[c["name"] for c in DISTRIBUTION_CASES])
+def test_distribution_vectors(case):
+    from agentsdk_client.protocol.distributions import distribution_for
+    from agentsdk_client.protocol.spaces import Box, Discrete
+    from agentsdk_client.protocol.spec import space_from_json
+
+    space = space_from_json(case["action_space"])
+    dist = distribution_for(space, case["distribution"], case["epsilon"])
+    assert dist.name == case["distribution"]
+    inputs = np.asarray([case["dist_inputs"]], np.float32)
+    assert inputs.shape[1] == len(case["dist_inputs"])
+
+    got = np.asarray(dist.sample(inputs, np.random.default_rng(0), True)).ravel()
+    want = case["deterministic_action"]
+    if isinstance(space, Box):
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    else:
+        assert got.dtype == np.int64 and got.tolist() == want
+
+    for scored in case["scored"]:
+        action = scored["policy_action"]
+        if isinstance(space, Box):
+            policy = np.asarray([action], np.float32)
+        elif isinstance(space, Discrete):
+            policy = np.asarray(action, np.int64)
+        else:
+            policy = np.asarray([action], np.int64)
+        with np.errstate(divide="ignore"):  # EpsilonGreedy with epsilon 0 scores log(0) = -inf
+            logp = float(dist.logp(inputs, policy)[0])
+        want_logp = _logp_value(scored["logp"])
+        if math.isinf(want_logp):
+            assert logp == want_logp, (action, logp)
+        else:
+            assert logp == pytest.approx(want_logp, abs=1e-5, rel=1e-5), (action, logp, want_logp)

@@ -60,7 +60,7 @@ async def info(request: Request, state: ServerState) -> Response:
             token_required=state.token is not None,
             limits=state.limits,
             dist_inputs_size=state.dist_size,
-            distribution=state.distribution_name,
+            distribution=state.distribution,
         ).to_wire()
     )
 
@@ -71,11 +71,11 @@ async def act(request: Request, state: ServerState) -> Response:
     try:
         body = await read_body(request, state.limits.max_body_bytes)
         req = parse_act(body, state.observation_space, state.action_space, state.limits)
-        dist_inputs, version = await state.inference.dist_inputs(req.flat_obs)
+        dist_inputs, policy = await state.inference.dist_inputs(req.flat_obs)
     finally:
         state.inference.active -= 1
-    answer = state.inference.act(dist_inputs, req.deterministic, req.actions)
-    answer["policy_version"] = version
+    answer = state.inference.act(policy, dist_inputs, req.deterministic, req.actions)
+    answer["policy_version"] = policy.version
     if req.agent_ids is not None:
         answer["agent_ids"] = req.agent_ids
     state.act_requests += 1

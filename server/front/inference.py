@@ -15,8 +15,7 @@ import numpy as np
 
 from agentsdk_client.protocol.constants import ONNX_INPUT
 from agentsdk_client.protocol.distributions import Sampler
-from agentsdk_client.protocol.onnx_policy import open_session
-from agentsdk_client.protocol.spaces import Space
+from agentsdk_client.protocol.onnx_policy import PolicyContract, open_session
 
 
 @dataclass(frozen=True)
@@ -27,6 +26,7 @@ class Policy:
     onnx: bytes
     contract: dict[str, Any]  # JSON form, as embedded in the model
     session: Any  # onnxruntime.InferenceSession
+    sampler: Sampler  # this version's distribution (DQN's epsilon changes with the version)
     run_id: str = ""
 
     @property
@@ -35,8 +35,13 @@ class Policy:
         return f'"v{self.version}-{self.run_id}"'
 
 
-def load_policy(version: int, onnx: bytes, contract: dict[str, Any], run_id: str = "") -> Policy:
-    return Policy(version, onnx, contract, open_session(onnx), run_id)
+def load_policy(
+    version: int, onnx: bytes, contract: dict[str, Any], rng: np.random.Generator, run_id: str = ""
+) -> Policy:
+    """A published version, ready to serve: its session and its sampler (sharing ``rng``)."""
+    parsed = PolicyContract.from_json(contract)
+    sampler = Sampler(parsed.action_space, rng, parsed.action_distribution())
+    return Policy(version, onnx, contract, open_session(onnx), sampler, run_id)
 
 
 class BatchedInference:
@@ -48,15 +53,15 @@ class BatchedInference:
     a thread hop). A lone request never waits.
     """
 
-    def __init__(self, action_space: Space, seed: int | None = None) -> None:
-        self.sampler = Sampler(action_space, np.random.default_rng(seed))
+    def __init__(self, seed: int | None = None) -> None:
+        self.rng = np.random.default_rng(seed)  # shared by every version's sampler
         self.policy: Policy | None = None
         self._pending: list[tuple[np.ndarray, asyncio.Future]] = []
         self.active = 0  # act requests being handled (the app counts them)
         self.batches_run = 0
         self.observations_run = 0
 
-    async def dist_inputs(self, flat_obs: np.ndarray) -> tuple[np.ndarray, int]:
+    async def dist_inputs(self, flat_obs: np.ndarray) -> tuple[np.ndarray, Policy]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
         self._pending.append((flat_obs, future))
@@ -81,16 +86,19 @@ class BatchedInference:
         self.observations_run += len(obs)
         start = 0
         for flat, future in pending:
-            future.set_result((out[start : start + len(flat)], policy.version))
+            future.set_result((out[start : start + len(flat)], policy))
             start += len(flat)
 
-    def act(self, dist_inputs: np.ndarray, deterministic: bool, given_actions: Any | None) -> dict[str, Any]:
-        """Choose (or evaluate given) actions from distribution inputs: the act answer's fields."""
+    @staticmethod
+    def act(
+        policy: Policy, dist_inputs: np.ndarray, deterministic: bool, given_actions: Any | None
+    ) -> dict[str, Any]:
+        """Choose (or evaluate given) actions from ``policy``'s distribution inputs: the act answer's fields."""
         if given_actions is None:
-            actions, policy_actions, logp = self.sampler.sample(dist_inputs, deterministic)
+            actions, policy_actions, logp = policy.sampler.sample(dist_inputs, deterministic)
         else:
             actions = given_actions
-            policy_actions, logp = self.sampler.evaluate(dist_inputs, given_actions)
+            policy_actions, logp = policy.sampler.evaluate(dist_inputs, given_actions)
         return {
             "actions": actions,
             "policy_actions": policy_actions,

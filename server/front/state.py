@@ -8,7 +8,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentsdk_client.protocol.distributions import distribution_for
 from agentsdk_client.protocol.limits import Limits
 from agentsdk_client.protocol.policy_form import action_dist_size
 from agentsdk_client.protocol.spaces import Space
@@ -22,6 +21,7 @@ class ServerState:
     observation_space: Space
     action_space: Space
     algorithm: str
+    distribution: str  # what clients sample with (the algorithm's, PROTOCOL.md section 3)
     limits: Limits
     inbox: Inbox
     inference: BatchedInference
@@ -51,10 +51,6 @@ class ServerState:
     @property
     def dist_size(self) -> int:
         return action_dist_size(self.action_space)
-
-    @property
-    def distribution_name(self) -> str:
-        return distribution_for(self.action_space).name
 
     @property
     def policy(self) -> Policy | None:

@@ -63,5 +63,5 @@ def build_algorithm(cfg: ServerConfig, obs_space: ws.Space, act_space: ws.Space,
     # Any AlgorithmConfig field may be given; update_from_dict routes it.
     config.update_from_dict(training)
     algo = config.build_algo()
-    algo.env_runner.connect(link, obs_space)
+    algo.env_runner.connect(link, obs_space, per_batch=spec.on_policy)
     return algo

@@ -5,10 +5,21 @@ It runs inside the trainer process (local to the RLlib driver). It has no env:
 turns each chunk into a ``SingleAgentEpisode`` (observations flattened here,
 as the policy sees them). RLlib does the rest.
 
+Two ways of handing experience to RLlib, following the algorithm
+(``server/algorithms.py``):
+
+- *per batch* (on-policy PPO): each ``sample()`` asks for what the current
+  policy version's train batch still lacks, so one batch is built from data
+  of one version (and the one before, the inbox's lag rule);
+- *per fragment* (APPO, IMPALA, DQN, SAC): each ``sample()`` hands over
+  ``rollout_fragment_length`` steps, as RLlib's own env runner would, cutting
+  uploaded chunks into slices (same episode id, so a replay buffer joins them
+  again). RLlib's accounting of updates per sampled step (DQN's and SAC's
+  replay ratio, IMPALA's batching) then holds unchanged.
+
 RLlib constructs the runner itself, so the trainer connects the link to the
-built runner (``runner.connect(link, obs_space)``) before the first
-``train()``; nothing is passed through module globals or the (checkpointed)
-algorithm config.
+built runner (``runner.connect(...)``) before the first ``train()``; nothing
+is passed through module globals or the (checkpointed) algorithm config.
 
 Facts this relies on (RLlib 2.60, see DESIGN.md): episodes need T+1
 observations and T+1 infos with ``len_lookback_buffer=0``; PPO needs
@@ -18,7 +29,7 @@ NUM_ENV_STEPS_SAMPLED is logged.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Collection
 
 import ray
@@ -76,36 +87,63 @@ class ExternalInputEnvRunner(EnvRunner, Checkpointable):
         # Steps handed out under the current policy version: RLlib calls sample()
         # until a train batch is full, so ask only for what the batch still lacks.
         self._batch_version, self._batch_steps = -1, 0
+        # Per-fragment mode: episodes pulled but not yet handed to RLlib (oldest first).
+        self._pending: deque[SingleAgentEpisode] = deque()
         self.link: TrainerLink | None = None
         self.wire_observation_space: Space | None = None
+        self.per_batch = True
 
-    def connect(self, link: TrainerLink, wire_observation_space: Space) -> None:
-        """Read experience from ``link``; chunks carry observations of ``wire_observation_space``."""
-        self.link, self.wire_observation_space = link, wire_observation_space
+    def connect(self, link: TrainerLink, wire_observation_space: Space, *, per_batch: bool) -> None:
+        """Read experience from ``link`` (chunks of ``wire_observation_space``), per batch or per fragment."""
+        self.link, self.wire_observation_space, self.per_batch = link, wire_observation_space, per_batch
 
     def assert_healthy(self) -> None:
         if self.link is None:
             raise RuntimeError("the input reader has no link: call connect(link, space) before training")
 
     def sample(self, **kwargs) -> list[SingleAgentEpisode]:
-        link, space = self.link, self.wire_observation_space
-        if link is None or space is None:
+        if self.link is None or self.wire_observation_space is None:
             raise RuntimeError("the input reader has no link: call connect(link, space) before training")
-        if link.version != self._batch_version:
-            self._batch_version, self._batch_steps = link.version, 0
-        wanted = max(self.config.train_batch_size_per_learner - self._batch_steps, 1)
-        chunks = link.pull(max_steps=wanted)
-        episodes = [
-            to_episode(c, space, self.config.observation_space, self.config.action_space) for c in chunks
-        ]
-        steps = sum(len(e) for e in episodes)
-        self._batch_steps += steps
-        finished = self._track_returns(chunks)
-        SingleAgentEnvRunner._increase_sampled_metrics(self, steps, finished)
+        episodes = self._sample_batch() if self.per_batch else self._sample_fragment()
+        finished = sum(1 for e in episodes if e.is_done)
+        SingleAgentEnvRunner._increase_sampled_metrics(self, sum(len(e) for e in episodes), finished)
         return episodes
 
-    def _track_returns(self, chunks: list[ExperienceChunk]) -> int:
-        finished = 0
+    def _pull(self, max_steps: int) -> list[SingleAgentEpisode]:
+        assert self.link is not None and self.wire_observation_space is not None
+        chunks = self.link.pull(max_steps=max_steps)
+        self._track_returns(chunks)
+        obs_space, act_space = self.config.observation_space, self.config.action_space
+        return [to_episode(c, self.wire_observation_space, obs_space, act_space) for c in chunks]
+
+    def _sample_batch(self) -> list[SingleAgentEpisode]:
+        """What the current version's train batch still lacks (at least one chunk)."""
+        assert self.link is not None
+        if self.link.version != self._batch_version:
+            self._batch_version, self._batch_steps = self.link.version, 0
+        episodes = self._pull(max(self.config.train_batch_size_per_learner - self._batch_steps, 1))
+        self._batch_steps += sum(len(e) for e in episodes)
+        return episodes
+
+    def _sample_fragment(self) -> list[SingleAgentEpisode]:
+        """Exactly one rollout fragment of steps, cut from the pulled chunks in order."""
+        want = max(int(self.config.get_rollout_fragment_length()), 1)
+        if not self._pending:
+            self._pending.extend(self._pull(want))
+        out: list[SingleAgentEpisode] = []
+        while self._pending and want > 0:
+            head = self._pending[0]
+            if len(head) <= want:
+                out.append(self._pending.popleft())
+                want -= len(head)
+            else:
+                out.append(head.slice(slice(0, want), len_lookback_buffer=0))
+                self._pending[0] = head.slice(slice(want, None), len_lookback_buffer=0)
+                want = 0
+        return out
+
+    def _track_returns(self, chunks: list[ExperienceChunk]) -> None:
+        """Episode returns and lengths, logged when an episode's last chunk arrives."""
         win = self.config.metrics_num_episodes_for_smoothing
         for chunk in chunks:
             key = f"{chunk.episode_id}/{chunk.agent_id}"
@@ -113,7 +151,6 @@ class ExternalInputEnvRunner(EnvRunner, Checkpointable):
             ret += float(chunk.rewards.sum())
             length += chunk.steps
             if chunk.terminated or chunk.truncated:
-                finished += 1
                 self.metrics.log_value(EPISODE_RETURN_MEAN, ret, window=win)
                 self.metrics.log_value(EPISODE_LEN_MEAN, length, window=win)
                 self.metrics.log_value(EPISODE_RETURN_MAX, ret, reduce="max", window=win)
@@ -121,7 +158,6 @@ class ExternalInputEnvRunner(EnvRunner, Checkpointable):
                 self._open_episodes[key] = (ret, length)
                 if len(self._open_episodes) > 100_000:  # clients that vanished mid-episode
                     self._open_episodes.popitem(last=False)
-        return finished
 
     def get_metrics(self) -> dict:
         return self.metrics.reduce()

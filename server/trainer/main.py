@@ -69,11 +69,21 @@ def start_ray() -> None:
 
 def export_policy(algo, link: TrainerLink, cfg: ServerConfig, obs_space: Space, act_space: Space) -> None:
     """Export the current module to ONNX and publish it over the link (and to --checkpoint-dir)."""
-    from .checkpoints import write_policy
-    from .export import export_onnx, make_contract
+    from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
-    contract = make_contract(obs_space, act_space, algo.iteration, cfg.algo)
-    onnx_bytes = export_onnx(algo.get_module(), contract)
+    from ..algorithms import algorithm_spec
+    from .checkpoints import write_policy
+    from .export import current_epsilon, export_onnx, make_contract
+
+    spec = algorithm_spec(cfg.algo)
+    module = algo.get_module()
+    distribution = spec.distribution(act_space)
+    epsilon = None
+    if distribution == "EpsilonGreedy":  # the exploration rate this version's clients act with
+        steps = algo.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
+        epsilon = current_epsilon(module, int(steps))
+    contract = make_contract(obs_space, act_space, algo.iteration, cfg.algo, distribution, epsilon)
+    onnx_bytes = export_onnx(module, contract, spec.export_head)
     link.publish(algo.iteration, onnx_bytes, contract.to_json())
     if cfg.checkpoint_dir:
         write_policy(cfg.checkpoint_dir, onnx_bytes)

@@ -17,7 +17,7 @@ from ._coerce import make_coercer
 from ._errors import AuthenticationError, ProtocolError, UsageError, VersionMismatch
 from ._local_policy import Decision, LocalPolicy
 from ._spool import Spool
-from ._trajectory import StepStream, check_reward
+from ._trajectory import StepStream, check_logp, check_reward
 from ._transport import Transport
 from ._uploader import DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_STEPS, Uploader
 from .protocol.codec import encode
@@ -304,19 +304,35 @@ class PolicyClient:
         return decision[0]
 
     def log_action(
-        self, episode_id: str, observation: Any, action: Any, *, agent_id: str = DEFAULT_AGENT_ID
+        self,
+        episode_id: str,
+        observation: Any,
+        action: Any,
+        *,
+        agent_id: str = DEFAULT_AGENT_ID,
+        logp: float | None = None,
     ) -> None:
-        """Record an action the app chose itself (off-policy); its logp comes from the policy.
+        """Record an action the app chose itself (a human, a heuristic, a scripted bot).
 
-        Remote mode asks the server to evaluate it (one ``POST /v1/act``).
+        ``logp`` is the log-probability with which the app's own logic chose it,
+        when known (a stochastic bot); it is recorded as the behaviour log-prob,
+        which APPO and IMPALA correct for. Without it the current policy's
+        log-prob of the action is recorded (the step counts as if the policy had
+        chosen it). DQN and SAC learn from these steps as from any others; see
+        the README ("The app's own actions") for each algorithm. Remote mode asks
+        the server for the policy's outputs (one ``POST /v1/act``).
         """
         episode = self._episode(episode_id)
         obs = self._coerce_obs(observation)
         act = self._coerce_action(action)
+        if logp is not None:
+            logp = check_logp(logp)
         if self._local is not None:
             decision = self._local.evaluate(obs, act)
         else:
             decision = self._remote(obs, act, False)
+        if logp is not None:
+            decision = (decision[0], decision[1], logp, decision[3], decision[4])
         if episode.training:
             self._record(episode, episode_id, agent_id, obs, decision)
 

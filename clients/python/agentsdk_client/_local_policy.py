@@ -42,10 +42,16 @@ Decision = tuple[Any, Any, float, Any, int]
 class _Model:
     """One loaded policy version. Immutable after construction."""
 
-    __slots__ = ("version", "etag", "session", "run", "outputs", "input_name")
+    __slots__ = ("version", "etag", "session", "run", "outputs", "input_name", "sampler")
 
     def __init__(
-        self, version: int, onnx_bytes: bytes, obs_space: Space, action_space: Space, etag: str = ""
+        self,
+        version: int,
+        onnx_bytes: bytes,
+        obs_space: Space,
+        action_space: Space,
+        rng: np.random.Generator,
+        etag: str = "",
     ) -> None:
         try:
             session = open_session(onnx_bytes)
@@ -62,6 +68,10 @@ class _Model:
         self.session = session
         self.input_name = contract.input_name
         self.outputs = [contract.output_name]
+        try:  # each version carries its own distribution (DQN's epsilon changes with the version)
+            self.sampler = Sampler(action_space, rng, contract.action_distribution())
+        except ValueError as exc:
+            raise ProtocolError(f"policy version {version} cannot be acted on locally: {exc}") from exc
         # InferenceSession.run re-validates its arguments on every call; the bound C
         # session skips that (about 1 us of a 4 us CartPole run). Fall back if absent.
         inner = getattr(session, "_sess", None)
@@ -109,7 +119,7 @@ class LocalPolicy:
         self._transport = transport
         self._obs_space = obs_space
         self._action_space = action_space
-        self._sampler = Sampler(action_space, np.random.default_rng(seed))
+        self._rng = np.random.default_rng(seed)
         if isinstance(obs_space, Box):
             size, dtype = obs_space.flat_size, np.float32
             self._flatten = lambda obs: obs.reshape(1, size).astype(dtype, copy=False)
@@ -130,13 +140,13 @@ class LocalPolicy:
     def act(self, obs: Any, deterministic: bool) -> Decision:
         model = self._model  # one read: a swap in between cannot mix two versions
         dist_inputs = model.run(model.outputs, {model.input_name: self._flatten(obs)}, None)[0]  # type: ignore[union-attr]
-        env, policy, logp = self._sampler.sample_one(dist_inputs, deterministic)
+        env, policy, logp = model.sampler.sample_one(dist_inputs, deterministic)  # type: ignore[union-attr]
         return env, policy, logp, dist_inputs[0], model.version  # type: ignore[union-attr]
 
     def evaluate(self, obs: Any, action: Any) -> Decision:
         model = self._model
         dist_inputs = model.run(model.outputs, {model.input_name: self._flatten(obs)}, None)[0]  # type: ignore[union-attr]
-        policy, logp = self._sampler.evaluate(dist_inputs, self._action_space.stack([action]))
+        policy, logp = model.sampler.evaluate(dist_inputs, self._action_space.stack([action]))  # type: ignore[union-attr]
         row = policy[0] if policy.ndim > 1 else int(policy[0])
         return action, row, float(logp[0]), dist_inputs[0], model.version  # type: ignore[union-attr]
 
@@ -166,7 +176,7 @@ class LocalPolicy:
             # checkpoint: take it (the dead run's newer weights are gone).
             if current is not None and (etag == current.etag if etag else version <= current.version):
                 return False
-            self._model = _Model(version, body["onnx"], self._obs_space, self._action_space, etag)
+            self._model = _Model(version, body["onnx"], self._obs_space, self._action_space, self._rng, etag)
             if self._on_new_version is not None and current is not None:
                 self._on_new_version(version)
             log.info("agentsdk: installed policy version %d", version)

@@ -120,3 +120,13 @@ def check_reward(reward: Any) -> float:
     if not math.isfinite(value):
         raise UsageError(f"reward must be finite, got {value}")
     return value
+
+
+def check_logp(logp: Any) -> float:
+    try:
+        value = float(logp)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"logp must be a number (a log-probability), got {logp!r}") from exc
+    if not (math.isfinite(value) and value <= 0.0):
+        raise UsageError(f"logp must be a finite log-probability (<= 0), got {value}")
+    return value

@@ -54,7 +54,7 @@ def test_wrong_or_missing_token_is_an_authentication_error() -> None:
 
 
 def test_protocol_major_mismatch_names_both_versions() -> None:
-    with pytest.raises(VersionMismatch, match=r"2\.0.*1\.0|1\.0.*2\.0"):
+    with pytest.raises(VersionMismatch, match=r"2\.0.*1\.1|1\.1.*2\.0"):
         client_for(FakeServer(protocol="2.0"))
 
 

@@ -2,7 +2,7 @@
 // training a policy on `agentsdk serve --env CartPole-v1`.
 //
 //   mono bin/app.exe --address http://127.0.0.1:9900 --steps 50000 [--token T] [--seed 0]
-//                    [--stop-at-return 150] [--protocol 1.0] [--quiet]
+//                    [--stop-at-return 150] [--protocol 1.1] [--quiet]
 //
 // Prints one line per episode, a progress line every --progress-every steps, and at the
 // end one machine-readable line:
@@ -28,7 +28,7 @@ namespace Agentsdk.Headless
             "  --token T             bearer token when the server has one (env AGENTSDK_TOKEN)\n" +
             "  --seed S              seed of the CartPole start states (default 0)\n" +
             "  --stop-at-return R    stop early once the last 20 episodes average >= R (default: off)\n" +
-            "  --protocol X.Y        Agentsdk-Protocol header to send (default 1.0; for handshake tests)\n" +
+            "  --protocol X.Y        Agentsdk-Protocol header to send (default 1.1; for handshake tests)\n" +
             "  --progress-every K    print a progress line every K steps (default 5000)\n" +
             "  --quiet               no per-episode lines\n" +
             "  --check-policy        afterwards, download GET /v1/policy and check the contract embedded in the ONNX\n" +

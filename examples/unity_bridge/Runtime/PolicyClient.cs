@@ -29,7 +29,7 @@ namespace Agentsdk
         public string Address = "http://127.0.0.1:9900";
         /// <summary>Bearer token when the server was started with --token (default: none).</summary>
         public string Token;
-        /// <summary>Sent as the Agentsdk-Protocol header (default "1.0"; override only to test the handshake).</summary>
+        /// <summary>Sent as the Agentsdk-Protocol header (default PolicyClient.Protocol, "1.1"; override only to test the handshake).</summary>
         public string ProtocolVersion = PolicyClient.Protocol;
         /// <summary>Free text the server shows in metrics and logs (default: a random id).</summary>
         public string ClientId;
@@ -133,7 +133,7 @@ namespace Agentsdk
     public sealed class PolicyClient : IDisposable
     {
         /// <summary>The wire protocol this client speaks (PROTOCOL.md).</summary>
-        public const string Protocol = "1.0";
+        public const string Protocol = "1.1";
         public const string DefaultAgentId = "agent0";
 
         private readonly PolicyClientOptions _opt;
@@ -142,7 +142,8 @@ namespace Agentsdk
         private readonly Dictionary<string, Episode> _episodes = new Dictionary<string, Episode>();
         private readonly Random _rng;
         private ServerInfo _info;
-        private ActionDistribution _dist;
+        private ActionDistribution _dist;          // local mode: the distribution of _distContract's policy
+        private PolicyContract _distContract;      // the contract _dist was built from (null: /v1/info's distribution)
         private Uploader _uploader;
         private bool _disposed;
 
@@ -194,7 +195,6 @@ namespace Agentsdk
             }
             lock (_lock)
             {
-                _dist = ActionDistribution.For(info.ActionSpace);
                 LastPolicyVersion = info.PolicyVersion;
                 _info = info;
             }
@@ -433,6 +433,7 @@ namespace Agentsdk
         private StepResult[] ActLocal(object[] obs, object[] given, bool deterministic)
         {
             var policy = _opt.LocalPolicy;
+            var contractPolicy = policy as IContractPolicy;
             var space = _info.ActionSpace;
             int d = PolicyForm.DistInputsSize(space);
             var r = new StepResult[obs.Length];
@@ -441,19 +442,26 @@ namespace Agentsdk
                 var flat = _info.ObservationSpace.Flatten(obs[i]);
                 var inputs = new float[d];
                 long version;
-                lock (policy) { policy.Compute(flat, inputs); version = policy.PolicyVersion; }
+                PolicyContract contract;
+                lock (policy)
+                {
+                    policy.Compute(flat, inputs);
+                    version = policy.PolicyVersion;
+                    contract = contractPolicy == null ? null : contractPolicy.Contract;
+                }
+                var dist = LocalDistribution(contract, version);
                 var step = new StepResult { DistInputs = inputs, PolicyVersion = version };
                 if (given != null)
                 {
                     step.EnvAction = given[i];
                     step.PolicyAction = PolicyForm.FromEnv(space, given[i]);
                     bool ints = step.PolicyAction.IsInteger;
-                    step.Logp = _dist.Logp(inputs, ints ? step.PolicyAction.ToLongArray() : null, ints ? null : step.PolicyAction.ToFloatArray());
+                    step.Logp = dist.Logp(inputs, ints ? step.PolicyAction.ToLongArray() : null, ints ? null : step.PolicyAction.ToFloatArray());
                 }
                 else
                 {
                     PolicySample s;
-                    lock (_rng) s = _dist.Sample(inputs, _rng, deterministic);
+                    lock (_rng) s = dist.Sample(inputs, _rng, deterministic);
                     step.EnvAction = PolicyForm.ToEnv(space, s.Ints, s.Raw);
                     step.PolicyAction = s.Ints != null
                         ? (space is DiscreteSpace ? new NdArray("int64", new int[0], NdArray.FromLongs(s.Ints).Data) : NdArray.FromLongs(s.Ints))
@@ -464,6 +472,32 @@ namespace Agentsdk
             }
             LastPolicyVersion = policy.PolicyVersion;
             return r;
+        }
+
+        /// <summary>
+        /// Local mode: the distribution of the policy that just computed the inputs. Each policy
+        /// version may carry its own (DQN's epsilon changes with the version), so it comes from
+        /// that policy's contract; a local policy without one acts with /v1/info's distribution.
+        /// A distribution this client does not know is refused, never replaced by another.
+        /// </summary>
+        private ActionDistribution LocalDistribution(PolicyContract contract, long version)
+        {
+            lock (_lock)
+            {
+                if (_dist != null && ReferenceEquals(contract, _distContract)) return _dist;
+                string name = contract != null ? contract.Distribution : _info.Distribution;
+                try
+                {
+                    _dist = ActionDistribution.For(_info.ActionSpace, name, contract != null ? contract.Epsilon : null);
+                }
+                catch (AgentsdkException e) when (e is ProtocolException || e is SpaceException)
+                {
+                    throw new ProtocolException("policy version " + version + " cannot be acted on locally: " + e.Message
+                                                + (contract == null ? " (the local policy has no contract; /v1/info named '" + name + "')" : ""), e);
+                }
+                _distContract = contract;
+                return _dist;
+            }
         }
 
         private async Task<StepResult[]> ActRemote(Episode[] eps, object[] obs, object[] given, bool deterministic)
@@ -619,10 +653,17 @@ namespace Agentsdk
         }
     }
 
-    /// <summary>A local policy that also states its input and output widths (checked on Connect).</summary>
+    /// <summary>
+    /// A local policy that also states its input and output widths (checked on Connect) and
+    /// the contract of the policy version it runs: its distribution (and, for EpsilonGreedy,
+    /// epsilon) is what local mode samples with. Read under lock(policy) together with
+    /// Compute and PolicyVersion, so swap the model and the contract under that lock too.
+    /// </summary>
     public interface IContractPolicy : ILocalPolicy
     {
         int FlatObsSize { get; }
         int DistInputsSize { get; }
+        /// <summary>The contract of the loaded policy version (null: use /v1/info's distribution).</summary>
+        PolicyContract Contract { get; }
     }
 }

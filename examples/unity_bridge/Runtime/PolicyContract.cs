@@ -27,6 +27,23 @@ namespace Agentsdk
         public long Opset;
         public string InputName = "obs";
         public string OutputName = "dist_inputs";
+        /// <summary>EpsilonGreedy only (protocol 1.1): the exploration rate this policy version acts with.</summary>
+        public double? Epsilon;
+
+        private ActionDistribution _actionDistribution;
+
+        /// <summary>
+        /// The distribution this policy's actions are sampled with (the contract's
+        /// `distribution`, with its `epsilon`), built and checked when the contract was read.
+        /// </summary>
+        public ActionDistribution ActionDistribution
+        {
+            get
+            {
+                if (_actionDistribution == null) _actionDistribution = Agentsdk.ActionDistribution.For(ActionSpace, Distribution, Epsilon);
+                return _actionDistribution;
+            }
+        }
 
         /// <summary>Parse the contract JSON (the metadata value).</summary>
         public static PolicyContract FromJson(string json)
@@ -54,6 +71,7 @@ namespace Agentsdk
                 Opset = ServerInfo.AsLong(m.Get("opset"), 0),
                 InputName = m.Get("input_name") as string ?? "obs",
                 OutputName = m.Get("output_name") as string ?? "dist_inputs",
+                Epsilon = ReadEpsilon(m.Get("epsilon")),
             };
             string major = c.Protocol.Split('.')[0];
             if (major != PolicyClient.Protocol.Split('.')[0])
@@ -64,10 +82,32 @@ namespace Agentsdk
             if (c.DistInputsSize != PolicyForm.DistInputsSize(c.ActionSpace))
                 throw new ProtocolException("contract says dist_inputs_size " + c.DistInputsSize + " but its action space " + c.ActionSpace
                                             + " needs " + PolicyForm.DistInputsSize(c.ActionSpace));
-            var expected = ActionDistribution.For(c.ActionSpace).Name;
-            if (c.Distribution != expected)
-                throw new ProtocolException("contract names distribution '" + c.Distribution + "', but " + c.ActionSpace + " uses " + expected);
+            if (c.Distribution == "")
+                throw new ProtocolException("the policy contract names no distribution (field 'distribution')");
+            try
+            {
+                // The named one, or a clear refusal: never another distribution in its place.
+                c._actionDistribution = Agentsdk.ActionDistribution.For(c.ActionSpace, c.Distribution, c.Epsilon);
+            }
+            catch (SpaceException e)
+            {
+                throw new ProtocolException("policy version " + c.PolicyVersion + " cannot be acted on locally: " + e.Message, e);
+            }
+            catch (ProtocolException e)
+            {
+                throw new ProtocolException("policy version " + c.PolicyVersion + " cannot be acted on locally: " + e.Message, e);
+            }
             return c;
+        }
+
+        /// <summary>The optional `epsilon` field: absent or null, else a number.</summary>
+        private static double? ReadEpsilon(object v)
+        {
+            if (v == null) return null;
+            if (v is double) return (double)v;
+            if (v is long) return (long)v;
+            if (v is float) return (float)v;
+            throw new ProtocolException("contract field 'epsilon': expected a number, got " + v);
         }
 
         /// <summary>The contract embedded in ONNX model bytes.</summary>

@@ -864,7 +864,7 @@ namespace Agentsdk
     /// <summary>Actions as the policy emits and trains on them (PROTOCOL.md "policy form").</summary>
     public static class PolicyForm
     {
-        /// <summary>Refuse action spaces protocol 1.0 cannot train (Dict, Tuple, integer Box).</summary>
+        /// <summary>Refuse action spaces the protocol (1.0 and 1.1) cannot train (Dict, Tuple, integer Box).</summary>
         public static void CheckTrainable(Space space)
         {
             var box = space as BoxSpace;

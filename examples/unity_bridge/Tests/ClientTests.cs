@@ -1,6 +1,8 @@
 // Unit checks of PolicyClient without sockets: a fake HttpMessageHandler plays the server.
 // Covers what the end-to-end run does not provoke: chunk cutting at MaxChunkSteps, the
-// same batch_id on every retry (503, then 429 + Retry-After), and error mapping.
+// same batch_id on every retry (503, then 429 + Retry-After), error mapping, and the policy
+// contract's distribution (protocol 1.1: EpsilonGreedy's epsilon, unknown names refused),
+// which local mode takes from the policy version in use.
 //
 //   mono bin/clienttests.exe      prints "N passed, M failed"; exit 1 on failure
 
@@ -22,6 +24,7 @@ public static class ClientTests
         public readonly Queue<HttpStatusCode> ExperienceFailures = new Queue<HttpStatusCode>();
         public HttpStatusCode InfoStatus = HttpStatusCode.OK;
         public int MaxChunkSteps = 256;
+        public string Distribution = "Categorical";
 
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct)
         {
@@ -38,7 +41,7 @@ public static class ClientTests
                 limits.Add("max_chunk_steps", (long)MaxChunkSteps);
                 limits.Add("max_chunks", 2L);
                 var info = new MsgMap();
-                info.Add("protocol", "1.0");
+                info.Add("protocol", "1.0");  // a 1.0 server: same major, so this 1.1 client talks to it
                 info.Add("server_version", "fake");
                 info.Add("observation_space", new BoxSpace(new[] { -1000.0, -10.0 }, new[] { 1000.0, 10.0 }, new[] { 2 }).ToSpec());
                 info.Add("action_space", new DiscreteSpace(3).ToSpec());
@@ -48,7 +51,7 @@ public static class ClientTests
                 info.Add("token_required", false);
                 info.Add("limits", limits);
                 info.Add("dist_inputs_size", 3L);
-                info.Add("distribution", "Categorical");
+                info.Add("distribution", Distribution);
                 return Ok(info);
             }
             if (path == "/v1/act")
@@ -156,7 +159,9 @@ public static class ClientTests
             }
         }
         Check(((NdArray)chunks[2]["observations"]).Row(88).GetDouble(0) == 0.5, "final observation");
-        foreach (var h in fake.ProtocolHeaders) Check(h == "1.0", "protocol header " + h);
+        Check(PolicyClient.Protocol == "1.1", "PolicyClient.Protocol " + PolicyClient.Protocol);
+        Check(fake.ProtocolHeaders.Count > 0, "no Agentsdk-Protocol header sent");
+        foreach (var h in fake.ProtocolHeaders) Check(h == PolicyClient.Protocol, "protocol header " + h);
     }
 
     private static void RetriesReuseTheBatchId()
@@ -216,6 +221,124 @@ public static class ClientTests
         }
     }
 
+    // -- the policy contract's distribution ----------------------------------------------------
+
+    private const string ObsSpaceJson =
+        "{\"type\": \"Box\", \"shape\": [2], \"dtype\": \"float32\", "
+        + "\"low\": {\"dtype\": \"float32\", \"shape\": [2], \"values\": [-1000.0, -10.0]}, "
+        + "\"high\": {\"dtype\": \"float32\", \"shape\": [2], \"values\": [1000.0, 10.0]}}";
+
+    /// <summary>A contract for FakeServer's spaces (Box(2) observations, the given action space JSON).</summary>
+    private static string ContractJson(long version, string distribution, string epsilon, string actionSpace = null, int distSize = 3)
+    {
+        return "{\"protocol\": \"1.1\", \"policy_version\": " + version + ", \"algorithm\": \"DQN\", "
+               + "\"observation_space\": " + ObsSpaceJson + ", "
+               + "\"action_space\": " + (actionSpace ?? "{\"type\": \"Discrete\", \"n\": 3, \"start\": 0}") + ", "
+               + "\"distribution\": \"" + distribution + "\", \"dist_inputs_size\": " + distSize + ", \"flat_obs_size\": 2, "
+               + "\"opset\": 17, \"input_name\": \"obs\", \"output_name\": \"dist_inputs\""
+               + (epsilon == null ? "" : ", \"epsilon\": " + epsilon) + "}";
+    }
+
+    private static string Refusal(string json)
+    {
+        try
+        {
+            PolicyContract.FromJson(json);
+            return null;
+        }
+        catch (ProtocolException e) { return e.Message; }
+    }
+
+    private static void ContractBuildsItsNamedDistribution()
+    {
+        var c = PolicyContract.FromJson(ContractJson(4, "EpsilonGreedy", "0.25"));
+        Check(c.Epsilon == 0.25, "epsilon " + c.Epsilon);
+        var eg = c.ActionDistribution as EpsilonGreedy;
+        Check(eg != null && eg.Epsilon == 0.25, "distribution " + c.ActionDistribution);
+        Check(PolicyContract.FromJson(ContractJson(4, "EpsilonGreedy", "0")).Epsilon == 0.0, "integer epsilon");
+        Check(PolicyContract.FromJson(ContractJson(4, "Categorical", null)).ActionDistribution.Name == "Categorical", "Categorical");
+        const string box = "{\"type\": \"Box\", \"shape\": [2], \"dtype\": \"float32\", "
+                           + "\"low\": {\"dtype\": \"float32\", \"shape\": [2], \"values\": [-1.0, \"-inf\"]}, "
+                           + "\"high\": {\"dtype\": \"float32\", \"shape\": [2], \"values\": [1.0, \"inf\"]}}";
+        const string bounded = "{\"type\": \"Box\", \"shape\": [2], \"dtype\": \"float32\", "
+                               + "\"low\": {\"dtype\": \"float32\", \"shape\": [2], \"values\": [-1.0, 0.0]}, "
+                               + "\"high\": {\"dtype\": \"float32\", \"shape\": [2], \"values\": [1.0, 5.0]}}";
+        Check(PolicyContract.FromJson(ContractJson(4, "SquashedGaussian", null, bounded, 4)).ActionDistribution is SquashedGaussian, "SquashedGaussian");
+        Check(PolicyContract.FromJson(ContractJson(4, "DiagGaussian", null, box, 4)).ActionDistribution is DiagGaussian, "DiagGaussian");
+
+        string m = Refusal(ContractJson(4, "Beta", null));
+        Check(m != null && m.Contains("'Beta'") && m.Contains("this client knows Categorical, MultiCategorical, DiagGaussian, SquashedGaussian, EpsilonGreedy")
+              && m.Contains("upgrade the client"), "unknown name: " + m);
+        m = Refusal(ContractJson(4, "EpsilonGreedy", null));
+        Check(m != null && m.Contains("epsilon"), "EpsilonGreedy without epsilon: " + m);
+        m = Refusal(ContractJson(4, "EpsilonGreedy", "1.5"));
+        Check(m != null && m.Contains("[0, 1]"), "epsilon out of range: " + m);
+        m = Refusal(ContractJson(4, "EpsilonGreedy", "\"high\""));
+        Check(m != null && m.Contains("epsilon"), "epsilon not a number: " + m);
+        m = Refusal(ContractJson(4, "SquashedGaussian", null, box, 4));
+        Check(m != null && m.Contains("does not fit"), "SquashedGaussian on an unbounded Box: " + m);
+        m = Refusal(ContractJson(4, "DiagGaussian", null));
+        Check(m != null && m.Contains("does not fit"), "DiagGaussian on Discrete: " + m);
+
+        try { ActionDistribution.For(new DiscreteSpace(3), "Beta", null); throw new Exception("no exception"); }
+        catch (ProtocolException e) { Check(e.Message.Contains("upgrade the client"), e.Message); }
+        try { ActionDistribution.For(new DiscreteSpace(3), "MultiCategorical", null); throw new Exception("no exception"); }
+        catch (SpaceException e) { Check(e.Message.Contains("does not fit"), e.Message); }
+        Check(ActionDistribution.For(new BoxSpace(new[] { -1.0, -1.0 }, new[] { 1.0, 1.0 }, new[] { 2 })).Name == "DiagGaussian", "default for Box");
+    }
+
+    /// <summary>A local policy with fixed Q-values whose contract the test swaps, as a new version would.</summary>
+    private sealed class FakeLocalPolicy : IContractPolicy
+    {
+        public PolicyContract Contract { get; set; }
+        public long PolicyVersion { get { return Contract == null ? 0 : Contract.PolicyVersion; } }
+        public int FlatObsSize { get { return 2; } }
+        public int DistInputsSize { get { return 3; } }
+        public void Compute(float[] flatObs, float[] distInputs) { distInputs[0] = 0f; distInputs[1] = 5f; distInputs[2] = 1f; }
+    }
+
+    private static void LocalModeSamplesWithTheContractOfThePolicyInUse()
+    {
+        var fake = new FakeServer { Distribution = "EpsilonGreedy" };
+        var policy = new FakeLocalPolicy { Contract = PolicyContract.FromJson(ContractJson(1, "EpsilonGreedy", "0.0")) };
+        var seen = new HashSet<long>();
+        using (var client = new PolicyClient(new PolicyClientOptions
+        {
+            Address = "http://fake:1", Handler = fake, InitialBackoff = TimeSpan.FromMilliseconds(5), LocalPolicy = policy, Seed = 3,
+        }))
+        {
+            string ep = client.StartEpisode();
+            for (int t = 0; t < 40; t++) Check((long)client.GetAction(ep, new[] { 0f, 0f }) == 1, "epsilon 0 explored");
+            client.LogAction(ep, new[] { 0f, 0f }, 2L);  // not greedy: impossible under epsilon 0
+            policy.Contract = PolicyContract.FromJson(ContractJson(2, "EpsilonGreedy", "1.0"));
+            for (int t = 0; t < 60; t++) seen.Add((long)client.GetAction(ep, new[] { 0f, 0f }));
+            client.EndEpisode(ep, new[] { 0f, 0f });
+            Check(client.Flush(TimeSpan.FromSeconds(10)), "flush timed out");
+
+            // A version whose distribution this client does not know: refused, never replaced.
+            policy.Contract = new PolicyContract { PolicyVersion = 3, Distribution = "Beta", ActionSpace = new DiscreteSpace(3) };
+            string ep2 = client.StartEpisode();
+            try
+            {
+                client.GetAction(ep2, new[] { 0f, 0f });
+                throw new Exception("no exception for an unknown distribution");
+            }
+            catch (ProtocolException e)
+            {
+                Check(e.Message.Contains("policy version 3") && e.Message.Contains("upgrade the client"), e.Message);
+            }
+        }
+        Check(seen.Count == 3, "epsilon 1 gave actions " + string.Join(",", seen));
+        var chunk = (MsgMap)((List<object>)fake.Experience[0]["chunks"])[0];
+        var logp = (NdArray)chunk["logp"];
+        var versions = (NdArray)chunk["policy_versions"];
+        Check(logp.Count == 101, logp.Count + " steps");
+        for (int t = 0; t < 40; t++) Check(logp.GetDouble(t) == 0.0 && versions.GetLong(t) == 1, "greedy step " + t);
+        Check(double.IsNegativeInfinity(logp.GetDouble(40)), "logged non-greedy action under epsilon 0: " + logp.GetDouble(40));
+        for (int t = 41; t < 101; t++)
+            Check(Math.Abs(logp.GetDouble(t) - Math.Log(1.0 / 3.0)) < 1e-6 && versions.GetLong(t) == 2, "uniform step " + t);
+    }
+
     public static int Main()
     {
         var tests = new Dictionary<string, Action>
@@ -224,6 +347,8 @@ public static class ClientTests
             { "retries_reuse_the_batch_id", RetriesReuseTheBatchId },
             { "wrong_token_shows_the_servers_message", WrongTokenShowsTheServersMessage },
             { "bad_observation_names_the_space", BadObservationNamesTheSpace },
+            { "contract_builds_its_named_distribution", ContractBuildsItsNamedDistribution },
+            { "local_mode_samples_with_the_contract_of_the_policy_in_use", LocalModeSamplesWithTheContractOfThePolicyInUse },
         };
         int passed = 0, failed = 0;
         foreach (var t in tests)

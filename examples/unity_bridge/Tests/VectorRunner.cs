@@ -4,7 +4,13 @@
 // an array is {"ndarray": {"dtype", "shape", "values"}} (non-finite floats as "inf",
 // "-inf", "nan"), bytes are {"bin": "<hex>"}.
 //
-//   mono bin/vectors.exe [VECTOR_DIR]      prints "N passed, M failed"; exit 1 on failure
+// It also runs tests/vectors/distributions.json through Runtime/Distributions.cs: each
+// case's distribution, rebuilt with ActionDistribution.For(action_space, distribution,
+// epsilon), must give the deterministic_action and the logp of every scored action
+// (within 1e-5, absolute or relative).
+//
+//   mono bin/vectors.exe [VECTOR_DIR]      prints "N passed, M failed" (codec vectors), then
+//                                          "distributions: K passed, F failed"; exit 1 on any failure
 
 using System;
 using System.Collections.Generic;
@@ -58,8 +64,126 @@ public static class VectorRunner
             }
         }
         Console.WriteLine(passed + " passed, " + failed + " failed");
-        return failed == 0 && passed > 0 ? 0 : 1;
+        int distPassed, distFailed;
+        RunDistributions(Path.Combine(dir, "distributions.json"), out distPassed, out distFailed);
+        Console.WriteLine("distributions: " + distPassed + " passed, " + distFailed + " failed");
+        return failed == 0 && passed > 0 && distFailed == 0 && distPassed > 0 ? 0 : 1;
     }
+
+    private const double LogpTolerance = 1e-5;
+    private const double ActionTolerance = 1e-6;
+
+    /// <summary>Every case of distributions.json: the deterministic action and each scored logp.</summary>
+    private static void RunDistributions(string path, out int passed, out int failed)
+    {
+        passed = failed = 0;
+        List<object> cases;
+        try
+        {
+            if (!File.Exists(path)) throw new Exception("not found");
+            cases = (List<object>)Json.Parse(File.ReadAllText(path, Encoding.UTF8));
+        }
+        catch (Exception e)
+        {
+            Console.WriteLine("FAIL distributions.json: " + e.Message);
+            failed++;
+            return;
+        }
+        for (int k = 0; k < cases.Count; k++)
+        {
+            string name = "#" + k;
+            try
+            {
+                var c = (MsgMap)cases[k];
+                name = (string)c["name"];
+                string distName = (string)c["distribution"];
+                var space = Space.FromSpec(Space.SpecFromJson(c["action_space"]), "action_space", 0);
+                double? epsilon = c.Get("epsilon") == null ? (double?)null : Number(c["epsilon"]);
+                var inputs = Floats((List<object>)c["dist_inputs"]);
+                if (inputs.Length != PolicyForm.DistInputsSize(space))
+                    throw new Exception(inputs.Length + " dist_inputs, but " + space + " needs " + PolicyForm.DistInputsSize(space));
+                var dist = ActionDistribution.For(space, distName, epsilon);
+                if (dist.Name != distName) throw new Exception("ActionDistribution.For built " + dist.Name + ", want " + distName);
+                bool isBox = space is BoxSpace;
+
+                var sample = dist.Sample(inputs, new Random(0), true);
+                var want = (List<object>)c["deterministic_action"];
+                if (isBox)
+                {
+                    var w = Floats(want);
+                    if (sample.Raw == null || sample.Raw.Length != w.Length) throw new Exception("deterministic action is not " + w.Length + " floats");
+                    for (int i = 0; i < w.Length; i++)
+                        if (!(Math.Abs(sample.Raw[i] - w[i]) <= ActionTolerance))
+                            throw new Exception("deterministic action[" + i + "] " + R(sample.Raw[i]) + ", want " + R(w[i]));
+                }
+                else
+                {
+                    var w = Longs(want);
+                    if (sample.Ints == null || string.Join(",", sample.Ints) != string.Join(",", w))
+                        throw new Exception("deterministic action [" + (sample.Ints == null ? "null" : string.Join(",", sample.Ints))
+                                            + "], want [" + string.Join(",", w) + "]");
+                }
+
+                var scored = (List<object>)c["scored"];
+                if (scored.Count == 0) throw new Exception("no scored actions");
+                foreach (MsgMap s in scored)
+                {
+                    var action = (List<object>)s["policy_action"];
+                    long[] ints = isBox ? null : Longs(action);
+                    float[] raw = isBox ? Floats(action) : null;
+                    double got = dist.Logp(inputs, ints, raw);
+                    double wantLogp = Number(s["logp"]);
+                    bool same = double.IsInfinity(wantLogp) || double.IsNaN(wantLogp)
+                        ? got.Equals(wantLogp)
+                        : Math.Abs(got - wantLogp) <= Math.Max(LogpTolerance, LogpTolerance * Math.Abs(wantLogp));
+                    if (!same)
+                        throw new Exception("logp of [" + string.Join(", ", action.ConvertAll(v => Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture)))
+                                            + "] is " + R(got) + ", want " + R(wantLogp));
+                }
+                Console.WriteLine("ok   distributions: " + name + " (" + distName + ", " + scored.Count + " scored)");
+                passed++;
+            }
+            catch (Exception e)
+            {
+                Console.WriteLine("FAIL distributions: " + name + ": " + e.Message);
+                failed++;
+            }
+        }
+    }
+
+    /// <summary>A JSON number, or "inf" / "-inf" / "nan".</summary>
+    private static double Number(object v)
+    {
+        if (v is double) return (double)v;
+        if (v is long) return (long)v;
+        switch (v as string)
+        {
+            case "inf": return double.PositiveInfinity;
+            case "-inf": return double.NegativeInfinity;
+            case "nan": return double.NaN;
+        }
+        throw new Exception("expected a number, got " + Show(v));
+    }
+
+    private static float[] Floats(List<object> values)
+    {
+        var r = new float[values.Count];
+        for (int i = 0; i < r.Length; i++) r[i] = (float)Number(values[i]);
+        return r;
+    }
+
+    private static long[] Longs(List<object> values)
+    {
+        var r = new long[values.Count];
+        for (int i = 0; i < r.Length; i++)
+        {
+            if (!(values[i] is long)) throw new Exception("expected an integer action, got " + Show(values[i]));
+            r[i] = (long)values[i];
+        }
+        return r;
+    }
+
+    private static string R(double v) { return v.ToString("R", System.Globalization.CultureInfo.InvariantCulture); }
 
     /// <summary>The vector JSON -> the codec's value model.</summary>
     private static object FromVectorJson(object j)

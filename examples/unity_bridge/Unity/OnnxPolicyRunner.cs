@@ -1,6 +1,9 @@
 // Local inference in Unity: runs the policy agentsdk exported (policy.onnx) with Unity's
 // Inference Engine (formerly Sentis) and reads the policy's contract (spaces, version,
-// action distribution) so that sampled actions and log-probs match the server's.
+// action distribution and, for DQN's EpsilonGreedy, epsilon) so that sampled actions and
+// log-probs match the server's. The distribution always comes from the contract of the
+// model in use (PolicyContract.ActionDistribution): a reload with a newer version takes
+// its distribution too, and one this client does not know is refused when the contract is read.
 //
 // Set-up: import the exported .onnx into Assets (Unity makes it a ModelAsset) and assign
 // it to `model`. The contract is read from, in this order:
@@ -43,7 +46,6 @@ namespace Agentsdk.Unity
         [SerializeField] private int seed;
 
         private Worker _worker;
-        private ActionDistribution _dist;
         private System.Random _rng;
         private float[] _scratch;
 
@@ -61,15 +63,22 @@ namespace Agentsdk.Unity
         public void Load()
         {
             if (model == null) throw new UsageException("OnnxPolicyRunner on '" + name + "' has no model: assign the imported policy.onnx");
-            if (contractJson != null) Contract = PolicyContract.FromJson(contractJson.text);
+            PolicyContract contract;
+            // FromJson / FromOnnx build the contract's distribution (with its epsilon) and refuse an unknown one.
+            if (contractJson != null) contract = PolicyContract.FromJson(contractJson.text);
             else if (!string.IsNullOrEmpty(onnxInStreamingAssets))
-                Contract = PolicyContract.FromOnnx(File.ReadAllBytes(Path.Combine(Application.streamingAssetsPath, onnxInStreamingAssets)));
+                contract = PolicyContract.FromOnnx(File.ReadAllBytes(Path.Combine(Application.streamingAssetsPath, onnxInStreamingAssets)));
             else throw new UsageException("OnnxPolicyRunner on '" + name + "' needs the policy contract: assign contractJson or onnxInStreamingAssets");
-            DisposeWorker();
-            _worker = new Worker(ModelLoader.Load(model), backend);
-            _dist = ActionDistribution.For(Contract.ActionSpace);
-            _rng = seed != 0 ? new System.Random(seed) : new System.Random();
-            _scratch = new float[Contract.DistInputsSize];
+            var worker = new Worker(ModelLoader.Load(model), backend);
+            // PolicyClient reads Compute, PolicyVersion and Contract under lock(this): swap them together.
+            lock (this)
+            {
+                DisposeWorker();
+                _worker = worker;
+                Contract = contract;
+                if (_rng == null) _rng = seed != 0 ? new System.Random(seed) : new System.Random();
+                _scratch = new float[contract.DistInputsSize];
+            }
         }
 
         /// <summary>flatObs (flat_obs_size floats) -> distribution inputs (dist_inputs_size floats).</summary>
@@ -94,10 +103,14 @@ namespace Agentsdk.Unity
         public object Act(object observation, bool deterministic = true)
         {
             if (_worker == null) Load();
-            var obs = Contract.ObservationSpace.Coerce(observation, "observation");
-            Compute(Contract.ObservationSpace.Flatten(obs), _scratch);
-            var s = _dist.Sample(_scratch, _rng, deterministic);
-            return PolicyForm.ToEnv(Contract.ActionSpace, s.Ints, s.Raw);
+            lock (this)
+            {
+                var contract = Contract;  // the model in use, with its own distribution
+                var obs = contract.ObservationSpace.Coerce(observation, "observation");
+                Compute(contract.ObservationSpace.Flatten(obs), _scratch);
+                var s = contract.ActionDistribution.Sample(_scratch, _rng, deterministic);
+                return PolicyForm.ToEnv(contract.ActionSpace, s.Ints, s.Raw);
+            }
         }
 
         private void DisposeWorker()

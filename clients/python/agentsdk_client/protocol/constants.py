@@ -7,7 +7,7 @@ header, a media type or an ONNX tensor name out again.
 from __future__ import annotations
 
 # MAJOR.MINOR; peers with different majors refuse each other (PROTOCOL.md section 1).
-PROTOCOL_VERSION = "1.0"
+PROTOCOL_VERSION = "1.1"
 
 # -- HTTP -------------------------------------------------------------------------------
 MEDIA_TYPE = "application/msgpack"

@@ -109,28 +109,118 @@ class DiagGaussian(ActionDistribution):
         return (-0.5 * z * z - log_std - _HALF_LOG_2PI).sum(axis=-1).astype(np.float32)
 
 
-def distribution_for(space: Space) -> ActionDistribution:
-    """The distribution RLlib's default catalog picks for this (policy-form) action space."""
+class SquashedGaussian(ActionDistribution):
+    """SAC on Box actions: a Gaussian squashed by tanh into [-1, 1] (RLlib's TorchSquashedGaussian)."""
+
+    name = "SquashedGaussian"
+    MIN_LOG_STD, MAX_LOG_STD = -5.0, 2.0  # RLlib clips log_std to these
+    EDGE = 1e-6  # scoring a given action: clip it this far inside (-1, 1) before atanh
+
+    def sample(self, inputs, rng, deterministic):
+        mean, log_std = np.split(inputs, 2, axis=-1)
+        if deterministic:
+            return np.tanh(mean).astype(np.float32)
+        std = np.exp(np.clip(log_std, self.MIN_LOG_STD, self.MAX_LOG_STD))
+        return np.tanh(mean + std * rng.standard_normal(mean.shape)).astype(np.float32)
+
+    def logp(self, inputs, actions):
+        mean, log_std = np.split(inputs.astype(np.float64), 2, axis=-1)
+        log_std = np.clip(log_std, self.MIN_LOG_STD, self.MAX_LOG_STD)
+        x = np.arctanh(np.clip(actions.astype(np.float64), -1.0 + self.EDGE, 1.0 - self.EDGE))
+        z = (x - mean) / np.exp(log_std)
+        normal = -0.5 * z * z - log_std - _HALF_LOG_2PI
+        # log(1 - tanh(x)^2) in RLlib's numerically stable form.
+        jacobian = 2.0 * (math.log(2.0) - x - np.logaddexp(0.0, -2.0 * x))
+        return (normal - jacobian).sum(axis=-1).astype(np.float32)
+
+
+class EpsilonGreedy(ActionDistribution):
+    """DQN: the greedy action over Q-values, a uniform one with probability ``epsilon``."""
+
+    name = "EpsilonGreedy"
+
+    def __init__(self, epsilon: float) -> None:
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon must lie in [0, 1], got {epsilon}")
+        self.epsilon = float(epsilon)
+
+    def sample(self, inputs, rng, deterministic):
+        greedy = inputs.argmax(axis=-1).astype(np.int64)
+        if deterministic or self.epsilon == 0.0:
+            return greedy
+        explore = rng.random(len(inputs)) < self.epsilon
+        uniform = rng.integers(0, inputs.shape[-1], len(inputs))
+        return np.where(explore, uniform, greedy).astype(np.int64)
+
+    def logp(self, inputs, actions):
+        n = inputs.shape[-1]
+        greedy = inputs.argmax(axis=-1) == actions
+        return np.log(self.epsilon / n + (1.0 - self.epsilon) * greedy).astype(np.float32)
+
+
+# The names a contract or /v1/info may carry (PROTOCOL.md section 3), and the spaces each fits.
+DISTRIBUTIONS = ("Categorical", "MultiCategorical", "DiagGaussian", "SquashedGaussian", "EpsilonGreedy")
+
+
+def default_distribution(space: Space) -> str:
+    """The distribution RLlib's default catalog picks for this action space (PPO, APPO, IMPALA)."""
     if isinstance(space, Discrete):
-        return Categorical()
-    if isinstance(space, MultiDiscrete):
-        return MultiCategorical(space.nvec.ravel())
-    if isinstance(space, MultiBinary):
-        return MultiCategorical(np.full(space.flat_size, 2))
+        return "Categorical"
+    if isinstance(space, (MultiDiscrete, MultiBinary)):
+        return "MultiCategorical"
     if isinstance(space, Box):
-        return DiagGaussian()
+        return "DiagGaussian"
     raise ValueError(f"no action distribution for {space!r}")
+
+
+def distribution_for(
+    space: Space, name: str | None = None, epsilon: float | None = None
+) -> ActionDistribution:
+    """The named distribution (default: RLlib's default for the space); ValueError if it does not fit."""
+    name = name or default_distribution(space)
+    fits = {
+        "Categorical": isinstance(space, Discrete),
+        "MultiCategorical": isinstance(space, (MultiDiscrete, MultiBinary)),
+        "DiagGaussian": isinstance(space, Box),
+        "SquashedGaussian": isinstance(space, Box) and space.bounded,
+        "EpsilonGreedy": isinstance(space, Discrete),
+    }
+    if name not in fits:
+        raise ValueError(
+            f"unknown action distribution {name!r}; this client knows {', '.join(DISTRIBUTIONS)} "
+            "(a newer server? upgrade the client)"
+        )
+    if not fits[name]:
+        raise ValueError(f"distribution {name} does not fit action space {space!r}")
+    if name == "Categorical":
+        return Categorical()
+    if name == "MultiCategorical":
+        nvec = space.nvec.ravel() if isinstance(space, MultiDiscrete) else np.full(space.flat_size, 2)
+        return MultiCategorical(nvec)
+    if name == "DiagGaussian":
+        return DiagGaussian()
+    if name == "SquashedGaussian":
+        return SquashedGaussian()
+    if epsilon is None:
+        raise ValueError("EpsilonGreedy needs the policy's epsilon (the contract's 'epsilon')")
+    return EpsilonGreedy(epsilon)
 
 
 class Sampler:
     """Draws actions (or scores given ones) for one action space from [B, D] distribution inputs."""
 
-    def __init__(self, action_space: Space, rng: np.random.Generator) -> None:
+    def __init__(
+        self, action_space: Space, rng: np.random.Generator, distribution: ActionDistribution | None = None
+    ) -> None:
         self.space = action_space
-        self.distribution = distribution_for(action_space)
+        self.distribution = distribution or distribution_for(action_space)
         self.rng = rng
         # One row of a small Categorical: sampled on Python floats (see PY_CATEGORICAL_MAX).
-        self._row = isinstance(action_space, Discrete) and action_space.n <= PY_CATEGORICAL_MAX
+        self._row = (
+            type(self.distribution) is Categorical
+            and isinstance(action_space, Discrete)
+            and action_space.n <= PY_CATEGORICAL_MAX
+        )
 
     def sample_one(self, dist_inputs: np.ndarray, deterministic: bool) -> tuple[Any, Any, float]:
         """(env action, policy-form action, logp) for [1, D] inputs, as plain values."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .constants import CONTRACT_KEY, ONNX_INPUT, ONNX_OUTPUT, PROTOCOL_VERSION
-from .distributions import distribution_for
+from .distributions import ActionDistribution, default_distribution, distribution_for
 from .policy_form import action_dist_size
 from .spaces import Space
 from .spec import space_from_json, space_to_json
@@ -39,23 +39,32 @@ class PolicyContract:
     opset: int
     input_name: str = ONNX_INPUT
     output_name: str = ONNX_OUTPUT
+    epsilon: float | None = None
+    """EpsilonGreedy only (protocol 1.1): the exploration rate this version acts with."""
 
     @classmethod
     def for_policy(
-        cls, observation_space: Space, action_space: Space, version: int, algorithm: str, opset: int
+        cls,
+        observation_space: Space,
+        action_space: Space,
+        version: int,
+        algorithm: str,
+        opset: int,
+        distribution: str | None = None,
+        epsilon: float | None = None,
     ) -> PolicyContract:
-        """The contract of a policy acting in these spaces with the default distribution."""
+        """The contract of a policy acting in these spaces (RLlib's default distribution unless named)."""
+        name = distribution or default_distribution(action_space)
+        distribution_for(action_space, name, epsilon)  # fails here, not in a client, if it does not fit
+        size = action_dist_size(action_space)
         return cls(
-            PROTOCOL_VERSION,
-            version,
-            algorithm,
-            observation_space,
-            action_space,
-            distribution_for(action_space).name,
-            action_dist_size(action_space),
-            observation_space.flat_size,
-            opset,
-        )
+            PROTOCOL_VERSION, version, algorithm, observation_space, action_space, name, size,
+            observation_space.flat_size, opset, epsilon=epsilon,
+        )  # fmt: skip
+
+    def action_distribution(self) -> ActionDistribution:
+        """The distribution this policy's actions are sampled with; ValueError if this client has none."""
+        return distribution_for(self.action_space, self.distribution, self.epsilon)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,6 +79,7 @@ class PolicyContract:
             "opset": self.opset,
             "input_name": self.input_name,
             "output_name": self.output_name,
+            **({} if self.epsilon is None else {"epsilon": self.epsilon}),
         }
 
     @classmethod
@@ -93,6 +103,10 @@ class PolicyContract:
             if not isinstance(got, kind) or (kind is int and isinstance(got, bool)):
                 raise ValueError(f"contract field {name!r}: expected {kind.__name__}, got {got!r}")
             out[name] = got
+        epsilon = value.get("epsilon")
+        if epsilon is not None and (not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool)):
+            raise ValueError(f"contract field 'epsilon': expected a number, got {epsilon!r}")
+        out["epsilon"] = None if epsilon is None else float(epsilon)
         out["observation_space"] = space_from_json(value.get("observation_space"), "observation_space")
         out["action_space"] = space_from_json(value.get("action_space"), "action_space")
         return cls(**out)
