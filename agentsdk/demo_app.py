@@ -26,8 +26,12 @@ def play(
     stop: threading.Event,
     pace: bool = True,
     env_id: str = "CartPole-v1",
-) -> tuple[int, int, int]:
-    """Play until stopped; returns (steps of finished episodes, acknowledged, dropped)."""
+) -> tuple[int, int, int, int]:
+    """Play until stopped; returns steps of finished episodes, acknowledged, dropped, undelivered.
+
+    Undelivered: steps of finished episodes still in the client's queue when it gave up
+    waiting (the server was away or full; a client with a ``spool_dir`` would keep them).
+    """
     env = gym.make(env_id)
     steps = 0
     client = PolicyClient(address, inference_mode=mode, update_interval=0.5, token=token)
@@ -58,7 +62,8 @@ def play(
         stats = client.stats
         client.close(timeout=0)
     print(f"client ({mode}): {stats}", flush=True)
-    return steps, stats.steps_acknowledged, stats.steps_dropped
+    resolved = stats.steps_acknowledged + stats.steps_rejected + stats.steps_dropped
+    return steps, stats.steps_acknowledged, stats.steps_dropped, stats.steps_uploading - resolved
 
 
 def main() -> int:
@@ -80,7 +85,7 @@ def main() -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        steps, acknowledged, dropped = play(
+        steps, acknowledged, dropped, undelivered = play(
             args.address,
             args.mode,
             args.seed,
@@ -95,7 +100,7 @@ def main() -> int:
         return 1
     print(
         f"client ({args.mode}) played {steps} steps, server acknowledged {acknowledged}, "
-        f"dropped by the client {dropped}",
+        f"dropped by the client {dropped}, undelivered {undelivered}",
         flush=True,
     )
     return 0

@@ -69,6 +69,12 @@ def render(state: ServerState) -> str:
             t.get("iteration", 0),
         ),
         (
+            "agentsdk_replay_steps_added_total",
+            "counter",
+            "Env steps added to the learner's replay buffer (DQN, SAC).",
+            t.get("replay_steps_added", 0),
+        ),
+        (
             "agentsdk_episode_return_mean",
             "gauge",
             "Mean return of recent finished episodes.",

@@ -51,6 +51,13 @@ def result_numbers(result: dict[str, Any]) -> tuple[int, float | None]:
     return int(runner.get(NUM_ENV_STEPS_SAMPLED_LIFETIME, 0)), (None if ret is None else float(ret))
 
 
+def replay_steps_added(result: dict[str, Any]) -> int:
+    """Env steps added to the replay buffer so far (DQN, SAC; 0 for the others)."""
+    from ray.rllib.utils.metrics import NUM_ENV_STEPS_ADDED_LIFETIME, REPLAY_BUFFER_RESULTS
+
+    return int(result.get(REPLAY_BUFFER_RESULTS, {}).get(NUM_ENV_STEPS_ADDED_LIFETIME, 0))
+
+
 def start_ray() -> None:
     """A private local Ray for this trainer: one CPU, quiet."""
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
@@ -104,7 +111,12 @@ def train_loop(algo, link: TrainerLink, cfg: ServerConfig, obs_space: Space, act
             rate = 0.0 if last_steps is None else (steps - last_steps) / max(now - last_time, 1e-9)
             last_steps, last_time = steps, now
             link.progress(
-                iteration=algo.iteration, steps=steps, return_mean=ret, steps_per_s=rate, elapsed=now - start
+                iteration=algo.iteration,
+                steps=steps,
+                return_mean=ret,
+                steps_per_s=rate,
+                elapsed=now - start,
+                replay_steps_added=replay_steps_added(result),
             )
             if cfg.checkpoint_dir and algo.iteration % max(cfg.checkpoint_every, 1) == 0:
                 save_checkpoint(algo, cfg.checkpoint_dir)
