@@ -1,4 +1,5 @@
-"""The ``agentsdk`` command line. Options forward to ServerConfig, the one home of defaults."""
+"""The ``agentsdk`` command line. Serve options forward to ServerConfig, the one home of defaults;
+``train`` and ``evaluate`` forward to ``agentsdk_server.offline``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ from agentsdk_server.config import ConfigError, ServerConfig, cli_flag, env_var,
 
 SERVE_EXAMPLE = """example:
   agentsdk serve --env CartPole-v1 --port 9900 --checkpoint-dir runs/cartpole --stop-return 450
+"""
+
+TRAIN_EXAMPLE = """example:
+  agentsdk serve --env CartPole-v1 --record runs/rec        # or the client's Recorder
+  agentsdk train --offline runs/rec --algo BC --out runs/bc
+  agentsdk serve --env CartPole-v1 --init-from runs/bc/checkpoint
 """
 
 
@@ -70,7 +77,71 @@ def main(argv: list[str] | None = None) -> int:
         "--out", default="runs/demo", help="checkpoints and final policy.onnx [default: runs/demo]"
     )
 
+    train_p = sub.add_parser(
+        "train",
+        help="train offline (BC, MARWIL, CQL) on a recording; writes a checkpoint and policy.onnx",
+        epilog=TRAIN_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train_p.add_argument(
+        "--offline",
+        metavar="DIR",
+        required=True,
+        help="the recording (serve --record, or the client's Recorder)",
+    )
+    train_p.add_argument("--algo", default="BC", help="BC, MARWIL or CQL [default: BC]")
+    train_p.add_argument(
+        "--out", metavar="OUT", required=True, help="writes OUT/checkpoint and OUT/policy.onnx"
+    )
+    train_p.add_argument("--iterations", type=int, default=200, help="training iterations [default: 200]")
+    train_p.add_argument(
+        "--training", metavar="JSON", help="AlgorithmConfig fields as JSON, e.g. '{\"lr\": 0.0003}'"
+    )
+    train_p.add_argument("--env", metavar="GYM_ID", help="refuse unless the recording has this env's spaces")
+    train_p.add_argument("--seed", type=int, default=None, help="random seed for the learner")
+
+    eval_p = sub.add_parser(
+        "evaluate",
+        help="estimate a policy's return on a recording (off-policy importance sampling)",
+        epilog="example:\n  agentsdk evaluate --offline runs/rec --policy runs/bc/policy.onnx",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    eval_p.add_argument(
+        "--offline", metavar="DIR", required=True, help="the recording (with behaviour log-probs)"
+    )
+    eval_p.add_argument("--policy", metavar="FILE", required=True, help="an exported policy (policy.onnx)")
+    eval_p.add_argument(
+        "--gamma", type=float, default=1.0, help="discount of the estimated return [default: 1]"
+    )
+    eval_p.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
+
     args = parser.parse_args(argv)
+    if args.command == "train":
+        from agentsdk_server.offline.train import OfflineError, parse_training, run_offline_training
+
+        try:
+            return run_offline_training(
+                args.offline,
+                args.algo,
+                args.out,
+                args.iterations,
+                parse_training(args.training),
+                args.env,
+                args.seed,
+            )
+        except OfflineError as exc:
+            print(f"agentsdk train: {exc}", file=sys.stderr)
+            return 2
+    if args.command == "evaluate":
+        from agentsdk_server.offline.train import OfflineError
+
+        try:
+            from agentsdk_server.offline.evaluate import run_offline_evaluation
+
+            return run_offline_evaluation(args.offline, args.policy, args.gamma, args.json)
+        except OfflineError as exc:
+            print(f"agentsdk evaluate: {exc}", file=sys.stderr)
+            return 2
     if args.command == "serve":
         from agentsdk_server.serve import serve
 

@@ -42,6 +42,10 @@ class ServerConfig:
     checkpoint_dir: str | None = opt(None, "Directory for checkpoints and the exported policy.onnx.")
     checkpoint_every: int = opt(10, "Checkpoint every N training iterations (and at shutdown).")
     resume: bool = opt(False, "Continue from the checkpoint in --checkpoint-dir, policy version included.")
+    record: str | None = opt(None, "Directory to write every accepted step to, in RLlib's offline format.")
+    init_from: str | None = opt(
+        None, "Start online training from this checkpoint (e.g. one written by agentsdk train --offline)."
+    )
     stop_iters: int | None = opt(None, "Stop after this many training iterations.")
     stop_timesteps: int | None = opt(None, "Stop after training on this many env steps.")
     stop_return: float | None = opt(None, "Stop when the mean episode return reaches this value.")

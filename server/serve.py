@@ -1,8 +1,9 @@
 """``agentsdk serve``: the HTTP front in this process, the trainer in a child process.
 
 Reads top to bottom as the stages of a server's life: ``resolve_spaces`` ->
-``open_inbox`` -> ``start_trainer`` -> ``make_front`` -> ``connect`` (the
-link thread) -> run until stopped or training ends -> ``drain`` -> summary.
+``open_inbox`` -> ``open_recorder`` (with --record) -> ``start_trainer`` ->
+``make_front`` -> ``connect`` (the link thread) -> run until stopped or
+training ends -> ``drain`` -> summary.
 This process is the front: it never imports Ray or torch, so it answers
 within a second of starting and no learner update ever stalls a request.
 """
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -35,6 +36,9 @@ from .front.inference import BatchedInference, load_policy
 from .front.state import ServerState
 from .link import FrontLink
 from .trainer.main import run_trainer
+
+if TYPE_CHECKING:  # pyarrow is imported only with --record
+    from .front.recorder import Recorder
 
 log = logging.getLogger("agentsdk.server")
 
@@ -93,6 +97,21 @@ def open_inbox(cfg: ServerConfig) -> Inbox:
     return inbox
 
 
+def open_recorder(cfg: ServerConfig, obs_space: Space, act_space: Space) -> Recorder | None:
+    """With --record DIR: the recorder the experience route hands accepted batches to (front/recorder.py)."""
+    if not cfg.record:
+        return None
+    from .front.recorder import Recorder
+    from .offline.recording import RecordingError
+
+    try:
+        recorder = Recorder(cfg.record, obs_space, act_space, cfg.algo)
+    except RecordingError as exc:
+        raise fail(f"--record: {exc}") from exc
+    say(f"recording every accepted step to {recorder.path} (RLlib's offline format, Parquet)")
+    return recorder
+
+
 def start_trainer(cfg: ServerConfig, obs_space: Space, act_space: Space) -> tuple[BaseProcess, Connection]:
     """The trainer child process (spawned: no state of this process leaks into it) and our end of the link."""
     ctx = mp.get_context("spawn")
@@ -117,10 +136,10 @@ class _Uvicorn(uvicorn.Server):
                 say(f"listening on {'https' if self.config.is_ssl else 'http'}://{host}:{port}")
 
 
-def make_front(cfg: ServerConfig, state: ServerState) -> _Uvicorn:
+def make_front(cfg: ServerConfig, state: ServerState, recorder: Recorder | None = None) -> _Uvicorn:
     return _Uvicorn(
         uvicorn.Config(
-            create_app(state),
+            create_app(state, recorder),
             host=cfg.host,
             port=cfg.port,
             log_level="warning",
@@ -212,9 +231,10 @@ def serve(cfg: ServerConfig) -> int:
         token=cfg.token,
     )
     say(f"observation space {obs_space!r}, action space {act_space!r}, algorithm {cfg.algo}")
+    recorder = open_recorder(cfg, obs_space, act_space)
 
     trainer, conn = start_trainer(cfg, obs_space, act_space)
-    front = make_front(cfg, state)
+    front = make_front(cfg, state, recorder)
     outcome: dict[str, Any] = {"failed": False}
 
     def finished(reason: str, failed: bool) -> None:
@@ -237,6 +257,8 @@ def serve(cfg: ServerConfig) -> int:
         front.run()
     finally:
         drain(state, link, trainer)
+        if recorder is not None:  # the front takes no more experience: write the rest, close the file
+            recorder.close()
     c, left = inbox.counters, inbox.steps_queued
     kept = (
         f" (kept in {inbox.store.path} for --resume)"
@@ -249,4 +271,9 @@ def serve(cfg: ServerConfig) -> int:
         f"stopped: ingested {c.steps_ingested:,} steps, trained on {c.steps_delivered:,}, "
         f"stale {c.steps_stale:,}, left in inbox {left:,}{kept}"
     )
+    if recorder is not None:
+        say(
+            f"recorded {recorder.steps_written:,} steps to {recorder.path} ({recorder.files_written} file(s))"
+            + (f"; recording FAILED: {recorder.failed}" if recorder.failed else "")
+        )
     return 1 if outcome["failed"] else 0

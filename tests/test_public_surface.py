@@ -31,6 +31,7 @@ CLIENT_ALL = [
     "PolicyClient",
     "ProtocolError",
     "RateLimited",
+    "Recorder",
     "ServerError",
     "ServerInfo",
     "ServerUnavailable",

@@ -8,7 +8,9 @@ shares.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -26,6 +28,9 @@ from .http import endpoint, error_response, msgpack_response, read_body
 from .inbox import InboxFull
 from .state import ServerState
 from .validation import parse_act, parse_experience
+
+if TYPE_CHECKING:  # pyarrow is imported only with --record
+    from .recorder import Recorder
 
 
 def need_policy(state: ServerState) -> None:
@@ -82,7 +87,7 @@ async def act(request: Request, state: ServerState) -> Response:
     return msgpack_response(answer)
 
 
-async def experience(request: Request, state: ServerState) -> Response:
+async def experience(request: Request, state: ServerState, recorder: Recorder | None = None) -> Response:
     if state.stopping:
         raise ApiError(
             503,
@@ -107,6 +112,8 @@ async def experience(request: Request, state: ServerState) -> Response:
             "the training inbox is full; retry after Retry-After seconds with the same batch_id",
             {"Retry-After": f"{exc.retry_after:g}"},
         ) from exc
+    if recorder is not None and not duplicate:  # --record: every accepted step once, stale ones too
+        recorder.record(req.chunks, req.client_id)
     return msgpack_response(
         {"accepted_steps": accepted, "duplicate": duplicate, "policy_version": state.policy_version}
     )
@@ -160,10 +167,15 @@ async def not_found(request: Request, exc: Exception) -> Response:
     return error_response(ApiError(status, code, message), uuid.uuid4().hex[:16])
 
 
-def create_app(state: ServerState) -> Starlette:
+def create_app(state: ServerState, recorder: Recorder | None = None) -> Starlette:
+    """The front's routes; with a ``recorder`` (``--record``) accepted experience is also written to disk."""
     routes = [  # the hot path first: starlette matches routes in order
         Route("/v1/act", endpoint(act, state), methods=["POST"]),
-        Route("/v1/experience", endpoint(experience, state), methods=["POST"]),
+        Route(
+            "/v1/experience",
+            endpoint(functools.partial(experience, recorder=recorder), state),
+            methods=["POST"],
+        ),
         Route("/v1/policy", endpoint(policy, state), methods=["GET"]),
         Route("/v1/info", endpoint(info, state), methods=["GET"]),
         Route("/healthz", endpoint(healthz, state, auth=False), methods=["GET"]),

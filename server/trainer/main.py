@@ -1,8 +1,8 @@
 """The trainer process: RLlib learns from what clients uploaded.
 
 Reads top to bottom: ``start_ray`` -> ``build_algorithm`` (its EnvRunner is the
-input reader) -> optionally ``restore`` -> loop ``train_step`` ->
-``export_policy`` -> publish -> checkpoint, until a stop criterion holds or
+input reader) -> optionally ``restore`` (or ``--init-from``: ``offline/warm_start.py``)
+-> loop ``train_step`` -> ``export_policy`` -> publish -> checkpoint, until a stop criterion holds or
 the front asks it to stop. ``agentsdk serve`` spawns it (``run_trainer``);
 this module imports Ray and torch only inside that function, so the front
 can name the entry point without importing them.
@@ -143,6 +143,16 @@ def run_trainer(conn: Connection, cfg: ServerConfig, spaces_msgpack: bytes) -> N
         resumed = latest_checkpoint(cfg.checkpoint_dir) if cfg.resume else None
         if resumed:
             algo.restore_from_path(str(resumed))
+        elif cfg.init_from:  # a run's own checkpoint wins: --init-from is where a new run starts
+            from ..offline.warm_start import WarmStartError, warm_start
+
+            try:
+                warm_start(algo, cfg.init_from)
+            except WarmStartError as exc:  # one line, no traceback: the fix is in the message
+                link.failed(f"--init-from {cfg.init_from}: {exc}")
+                algo.stop()
+                ray.shutdown()
+                return
         export_policy(algo, link, cfg, obs_space, act_space)
         link.progress(
             iteration=algo.iteration,

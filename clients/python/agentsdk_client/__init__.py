@@ -8,6 +8,8 @@
         client.log_returns(episode, reward)
         client.end_episode(episode, last_obs)
 
+``Recorder`` logs an app's own decisions for offline training, with no server.
+
 What the client shares with the server (codec, spaces, the policy contract,
 ...) is the public ``agentsdk_client.protocol`` package.
 """
@@ -27,6 +29,7 @@ from ._errors import (
     UsageError,
     VersionMismatch,
 )
+from ._recorder import Recorder
 from ._version import __version__
 from .protocol import (
     PROTOCOL_VERSION,
@@ -48,6 +51,7 @@ from .protocol import (
 __all__ = [
     "PolicyClient",
     "ClientStats",
+    "Recorder",
     "ServerInfo",
     "PROTOCOL_VERSION",
     "__version__",
