@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from agentsdk_client import Box, Discrete, PolicyClient, decode, encode
+from agentsdk_client.protocol.chunk import ExperienceChunk
 from agentsdk_client.protocol.distributions import Categorical
 from agentsdk_client.protocol.spec import spec_to_json
 
@@ -235,3 +236,19 @@ def run_episode(
         episode, np.array([0.0, steps, 0.0, 0.0], np.float32), agent_id=agent_id, truncated=truncated
     )
     return episode
+
+
+def fake_chunk(steps: int = 2, tag: int = 0) -> ExperienceChunk:
+    return ExperienceChunk(
+        episode_id=f"e{tag}",
+        agent_id="agent0",
+        chunk_index=0,
+        observations=np.zeros((steps + 1, 4), np.float32),
+        policy_actions=np.zeros(steps, np.int64),
+        rewards=np.full(steps, tag, np.float32),
+        terminated=True,
+        truncated=False,
+        logp=np.zeros(steps, np.float32),
+        dist_inputs=np.zeros((steps, 2), np.float32),
+        policy_versions=np.ones(steps, np.int64),
+    )

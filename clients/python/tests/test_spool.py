@@ -18,13 +18,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from agentsdk_client import BadRequest, PayloadTooLarge, ServerUnavailable, UsageError, decode
 from agentsdk_client._spool import SPOOL_FILE, Spool, SpoolError
 from agentsdk_client._uploader import Uploader
 from agentsdk_client.protocol.chunk import ExperienceChunk
+
+from ._helpers import fake_chunk
 
 
 def body(i: int, size: int = 100) -> bytes:
@@ -208,19 +209,7 @@ def test_sigkill_during_writes_leaves_a_consistent_prefix(tmp_path: Path) -> Non
 
 
 def chunk(steps: int = 4, tag: int = 0) -> ExperienceChunk:
-    return ExperienceChunk(
-        episode_id=f"e{tag}",
-        agent_id="agent0",
-        chunk_index=0,
-        observations=np.zeros((steps + 1, 4), np.float32),
-        policy_actions=np.zeros(steps, np.int64),
-        rewards=np.full(steps, tag, np.float32),
-        terminated=True,
-        truncated=False,
-        logp=np.zeros(steps, np.float32),
-        dist_inputs=np.zeros((steps, 2), np.float32),
-        policy_versions=np.ones(steps, np.int64),
-    )
+    return fake_chunk(steps, tag)
 
 
 class FakeIngest:

@@ -10,29 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from agentsdk_client import BadRequest, RateLimited, ServerError, decode, encode
 from agentsdk_client._uploader import Uploader, _Item
-from agentsdk_client.protocol.chunk import ExperienceChunk
 
-from ._helpers import FakeServer, client_for, run_episode
-
-
-def fake_chunk(steps: int = 2, tag: int = 0) -> ExperienceChunk:
-    return ExperienceChunk(
-        episode_id=f"e{tag}",
-        agent_id="agent0",
-        chunk_index=0,
-        observations=np.zeros((steps + 1, 4), np.float32),
-        policy_actions=np.zeros(steps, np.int64),
-        rewards=np.full(steps, tag, np.float32),
-        terminated=True,
-        truncated=False,
-        logp=np.zeros(steps, np.float32),
-        dist_inputs=np.zeros((steps, 2), np.float32),
-        policy_versions=np.ones(steps, np.int64),
-    )
+from ._helpers import FakeServer, client_for, fake_chunk, run_episode
 
 
 class ScriptedSend:
