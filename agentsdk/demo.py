@@ -8,13 +8,11 @@ ONNX policy locally. The final policy stays at ``<out>/policy.onnx``.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from .launcher import ServerProcess
+from .launcher import ServerProcess, start_app
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -49,22 +47,7 @@ def run_demo(args: argparse.Namespace) -> int:
             raise SystemExit(f"agentsdk demo: the server did not start: {exc}") from exc
         for i in range(args.clients):
             mode = "local" if i < n_local else "remote"
-            clients.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "agentsdk.demo_app",
-                        "--address",
-                        address,
-                        "--mode",
-                        mode,
-                        "--seed",
-                        str(i),
-                    ],
-                    env={**os.environ},
-                )
-            )
+            clients.append(start_app(address, mode, seed=i))
         code = server.proc.wait(timeout=args.max_seconds + 180)
     except KeyboardInterrupt:
         code = 130

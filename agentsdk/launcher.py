@@ -1,4 +1,4 @@
-"""Start a real ``agentsdk serve`` on this machine and wait for it: for tests, benchmarks and the demo.
+"""Start a real ``agentsdk serve`` (and demo apps) on this machine: for tests, benchmarks and the demo.
 
 One home for what all three need: a free loopback port, the server as a
 subprocess (its output to a log file, kept in memory with arrival times, or
@@ -170,3 +170,26 @@ class ServerProcess:
         if self._log is not None:
             self._log.close()
         return self.proc.returncode
+
+
+def start_app(address: str, mode: str, *extra: str, seed: int = 0, capture: bool = False) -> subprocess.Popen:
+    """The demo app (``agentsdk.demo_app``: a gymnasium env + PolicyClient) in its own process.
+
+    With ``capture`` its output (stdout and stderr together, text) is piped back; else it
+    shares this process's console.
+    """
+    cmd = [
+        sys.executable,
+        "-m",
+        "agentsdk.demo_app",
+        "--address",
+        address,
+        "--mode",
+        mode,
+        "--seed",
+        str(seed),
+    ]
+    pipe = subprocess.PIPE if capture else None
+    return subprocess.Popen(
+        [*cmd, *extra], stdout=pipe, stderr=subprocess.STDOUT if capture else None, text=True
+    )

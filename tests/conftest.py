@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from agentsdk.launcher import ServerProcess, free_port
+from agentsdk.launcher import ServerProcess, free_port, start_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,22 +42,5 @@ def start_server(tmp_path: Path) -> Iterator:
 
 
 def run_client(address: str, mode: str, *extra: str, seed: int = 0) -> subprocess.Popen:
-    """The demo app (gymnasium CartPole + PolicyClient) in its own process."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "agentsdk.demo_app",
-            "--address",
-            address,
-            "--mode",
-            mode,
-            "--seed",
-            str(seed),
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-    )
+    """The demo app (gymnasium CartPole + PolicyClient) in its own process, output piped back."""
+    return start_app(address, mode, *extra, seed=seed, capture=True)

@@ -17,7 +17,7 @@ from ._coerce import make_coercer
 from ._errors import AuthenticationError, ProtocolError, UsageError, VersionMismatch
 from ._local_policy import Decision, LocalPolicy
 from ._spool import Spool
-from ._trajectory import StepStream, check_logp, check_reward
+from ._trajectory import StepStream, check_logp, check_reward, new_episode_id
 from ._transport import Transport
 from ._uploader import DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_QUEUED_STEPS, Uploader
 from .protocol.codec import encode
@@ -270,10 +270,7 @@ class PolicyClient:
     def start_episode(self, episode_id: str | None = None, training_enabled: bool = True) -> str:
         """Begin an episode and return its id (a new UUID unless one is given)."""
         self._check_open()
-        if episode_id is None:
-            episode_id = uuid.uuid4().hex
-        elif not isinstance(episode_id, str) or not episode_id:
-            raise UsageError(f"episode_id must be a non-empty str, got {episode_id!r}")
+        episode_id = new_episode_id(episode_id)
         with self._lock:
             if episode_id in self._episodes:
                 raise UsageError(f"episode {episode_id!r} is already running; end it first or pick a new id")

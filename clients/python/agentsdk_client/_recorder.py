@@ -30,7 +30,7 @@ from typing import IO, Any
 
 from ._coerce import make_coercer
 from ._errors import UsageError
-from ._trajectory import check_logp, check_reward
+from ._trajectory import check_logp, check_reward, new_episode_id
 from .protocol.constants import DEFAULT_AGENT_ID, PROTOCOL_VERSION, major
 from .protocol.policy_form import check_trainable_action_space, to_policy_actions
 from .protocol.spaces import Space, SpaceError
@@ -168,10 +168,7 @@ class Recorder:
     def start_episode(self, episode_id: str | None = None) -> str:
         """Begin an episode and return its id (a new UUID unless one is given)."""
         self._check_open()
-        if episode_id is None:
-            episode_id = uuid.uuid4().hex
-        elif not isinstance(episode_id, str) or not episode_id:
-            raise UsageError(f"episode_id must be a non-empty str, got {episode_id!r}")
+        episode_id = new_episode_id(episode_id)
         with self._lock:
             if episode_id in self._episodes:
                 raise UsageError(f"episode {episode_id!r} is already running; end it first or pick a new id")

@@ -15,6 +15,7 @@ starts with that same observation, so ``observations[0]`` of chunk k+1 equals
 from __future__ import annotations
 
 import math
+import uuid
 from typing import Any
 
 import numpy as np
@@ -130,3 +131,12 @@ def check_logp(logp: Any) -> float:
     if not (math.isfinite(value) and value <= 0.0):
         raise UsageError(f"logp must be a finite log-probability (<= 0), got {value}")
     return value
+
+
+def new_episode_id(episode_id: str | None) -> str:
+    """The id ``start_episode`` uses: the one given (a non-empty str) or a new UUID."""
+    if episode_id is None:
+        return uuid.uuid4().hex
+    if not isinstance(episode_id, str) or not episode_id:
+        raise UsageError(f"episode_id must be a non-empty str, got {episode_id!r}")
+    return episode_id
