@@ -131,7 +131,8 @@ class ServerProcess:
 
     def output(self) -> str:
         if self._log is not None and self.log_path is not None:
-            self._log.flush()
+            if not self._log.closed:  # still running; after stop() the file is complete
+                self._log.flush()
             return self.log_path.read_text()
         with self._cond:
             return "\n".join(line for _, line in self.lines)

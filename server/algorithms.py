@@ -35,6 +35,8 @@ class AlgorithmSpec:
     """What the exported ONNX computes: "pi" (the distribution inputs) or "q" (DQN's Q-values)."""
     training: dict[str, Any] = field(default_factory=dict)
     """What agentsdk changes from RLlib's defaults, and why, in the comment beside it."""
+    checkpoint_every: int = 10
+    """Default of ``--checkpoint-every`` (iterations): about every 10-40 s of training."""
 
     def distribution(self, action_space: Space) -> str:
         """The action distribution clients sample with (PROTOCOL.md section 3)."""
@@ -60,9 +62,11 @@ class AlgorithmSpec:
                 )
 
 
-# Iterations of at least a second: each one exports a policy version, and local
-# clients act with the newest (RLlib's 10 s would leave them 10 s behind).
-_FAST_ITERATIONS = {"min_time_s_per_iteration": 1}
+# APPO and IMPALA: one iteration per learner update, so each update is a policy version
+# and clients act as close to the learner as RLlib's own env runners do. With 1 s
+# iterations (~16 updates each) the data was ~10 updates old and CartPole took 3x
+# the env steps of RLlib in-process (BENCHMARKS.md, learning parity).
+_ONE_UPDATE_PER_ITERATION = {"min_time_s_per_iteration": 0, "min_train_timesteps_per_iteration": 1}
 
 ALGORITHMS: dict[str, AlgorithmSpec] = {
     # The hyperparameters of RLlib's external-env example, so figures compare.
@@ -74,10 +78,20 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {
         training={"num_epochs": 10, "vf_loss_coeff": 0.01},
     ),
     "APPO": AlgorithmSpec(
-        "APPO", max_policy_lag=16, train_batch=500, on_policy=False, training=_FAST_ITERATIONS
+        "APPO",
+        max_policy_lag=16,
+        train_batch=500,
+        on_policy=False,
+        training=_ONE_UPDATE_PER_ITERATION,
+        checkpoint_every=200,  # iterations of ~0.1 s
     ),
     "IMPALA": AlgorithmSpec(
-        "IMPALA", max_policy_lag=16, train_batch=500, on_policy=False, training=_FAST_ITERATIONS
+        "IMPALA",
+        max_policy_lag=16,
+        train_batch=500,
+        on_policy=False,
+        training=_ONE_UPDATE_PER_ITERATION,
+        checkpoint_every=200,
     ),
     "DQN": AlgorithmSpec(
         "DQN", max_policy_lag=-1, train_batch=32, on_policy=False, replay=True, export_head="q"

@@ -40,7 +40,9 @@ class ServerConfig:
     ssl_certfile: str | None = opt(None, "TLS certificate (PEM); with --ssl-keyfile the server speaks HTTPS.")
     ssl_keyfile: str | None = opt(None, "TLS private key (PEM).")
     checkpoint_dir: str | None = opt(None, "Directory for checkpoints and the exported policy.onnx.")
-    checkpoint_every: int = opt(10, "Checkpoint every N training iterations (and at shutdown).")
+    checkpoint_every: int | None = opt(
+        None, "Checkpoint every N training iterations, and at shutdown (default: per algorithm)."
+    )
     resume: bool = opt(False, "Continue from the checkpoint in --checkpoint-dir, policy version included.")
     record: str | None = opt(None, "Directory to write every accepted step to, in RLlib's offline format.")
     init_from: str | None = opt(

@@ -13,6 +13,7 @@ import json
 import math
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -175,6 +176,25 @@ def test_front_recorder_writes_rllib_rows_and_rotates(tmp_path: Path) -> None:
     assert len(list(tmp_path.glob("*.parquet"))) == 2  # rotated after 3 steps
     with pytest.raises(RecordingError, match="another directory"):
         FrontRecorder(tmp_path, Box(-1.0, 1.0, (3,)), Discrete(2), "PPO")
+
+
+def test_front_recorder_holds_the_route_back_while_its_disk_is_slow(tmp_path: Path) -> None:
+    """A writer behind by max_pending_steps says so (the route answers 429), and catches up."""
+    recorder = FrontRecorder(tmp_path, CARTPOLE_OBS, Discrete(2), "PPO", flush_every_s=0.01, max_pending_steps=5)
+    release = threading.Event()
+    write = recorder._write
+    recorder._write = lambda table: (release.wait(30), write(table))  # a disk that stalls
+    recorder.record([chunk("e1", 0, 0.0, 3, False)], "c1")
+    assert not recorder.backlogged
+    recorder.record([chunk("e1", 1, 3.0, 3, True)], "c1")
+    assert recorder.backlogged
+    release.set()
+    deadline = time.monotonic() + 10
+    while recorder.backlogged and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not recorder.backlogged
+    recorder.close()
+    assert recorder.failed is None and recorder.steps_written == 6
 
 
 def test_train_refuses_at_once_what_does_not_fit(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from agentsdk_client import decode
+from agentsdk_server.offline import recording
 from conftest import run_client
 
 pytestmark = pytest.mark.e2e
@@ -17,9 +18,18 @@ def info(server) -> dict:
     return decode(httpx.get(server.address + "/v1/info", timeout=5).content)
 
 
+def recorded_steps(output: str) -> int:
+    match = re.search(r"recorded ([\d,]+) steps", output)
+    assert match, output[-3000:]
+    return int(match.group(1).replace(",", ""))
+
+
 def test_resume_continues_policy_version(start_server, tmp_path):
-    ckpt = tmp_path / "ckpt"
+    """... and --record appends to the same recording: every accepted step of both runs, once."""
+    ckpt, rec = tmp_path / "ckpt", tmp_path / "rec"
     args = (
+        "--record",
+        str(rec),
         "--env",
         "CartPole-v1",
         "--checkpoint-dir",
@@ -45,3 +55,10 @@ def test_resume_continues_policy_version(start_server, tmp_path):
     assert info(second)["policy_version"] >= 3
     answer = decode(httpx.get(second.address + "/v1/policy", timeout=5).content)
     assert answer["policy_version"] >= 3 and answer["contract"]["policy_version"] == answer["policy_version"]
+    run_client(second.address, "remote", "--max-steps", "300").wait(timeout=120)
+    assert second.stop() == 0, second.output()[-3000:]
+    first_steps, second_steps = recorded_steps(first.output()), recorded_steps(second.output())
+    assert first_steps > 0 and second_steps >= 300
+    table = recording.read_table(recording.open_recording(rec))
+    assert table.num_rows == first_steps + second_steps
+    assert len(set(table.column("client_id").to_pylist())) == 2  # one client per run

@@ -98,6 +98,14 @@ async def experience(request: Request, state: ServerState, recorder: Recorder | 
     body = await read_body(request, state.limits.max_body_bytes)
     req = parse_experience(body, state.observation_space, state.action_space, state.dist_size, state.limits)
     state.saw_client(req.client_id)
+    if recorder is not None and recorder.backlogged:  # before the inbox: nothing accepted, nothing lost
+        raise ApiError(
+            429,
+            "recorder_behind",
+            f"the recording in {recorder.path} is behind the clients (a slow disk); "
+            "retry after Retry-After seconds with the same batch_id",
+            {"Retry-After": "1"},
+        )
     try:
         if state.inbox.durable:  # the commit waits for an fsync: not on the event loop
             accepted, duplicate = await run_in_threadpool(

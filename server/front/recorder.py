@@ -53,6 +53,7 @@ class Recorder:
         max_file_bytes: int = 128 << 20,
         max_file_seconds: float = 300.0,
         flush_every_s: float = 1.0,
+        max_pending_steps: int = 1_000_000,
     ) -> None:
         self.path = start_recording(
             directory, observation_space, action_space, "parquet", algorithm, "agentsdk serve"
@@ -63,11 +64,13 @@ class Recorder:
         self.max_file_bytes = max_file_bytes
         self.max_file_seconds = max_file_seconds
         self.flush_every_s = flush_every_s
+        self.max_pending_steps = max_pending_steps
         self.steps_written = 0
         self.files_written = 0
         self.failed: str | None = None
         self._prefix = f"part-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         self._pending: list[tuple[list[ExperienceChunk], str]] = []
+        self._pending_steps = 0
         self._cond = threading.Condition()
         self._closing = False
         self._episode_steps: OrderedDict[str, int] = OrderedDict()
@@ -84,6 +87,12 @@ class Recorder:
         """Queue an accepted batch's chunks (called once per accepted batch id); the thread writes them."""
         with self._cond:
             self._pending.append((chunks, client_id))
+            self._pending_steps += sum(c.steps for c in chunks)
+
+    @property
+    def backlogged(self) -> bool:
+        """The writer is ``max_pending_steps`` behind (a slow disk): the route answers 429 until it catches up."""
+        return self._pending_steps >= self.max_pending_steps
 
     def close(self, timeout: float = 60.0) -> None:
         """Write what is queued, close the last file; called once the front takes no more requests."""
@@ -102,6 +111,7 @@ class Recorder:
                 self._cond.wait_for(lambda: self._closing, timeout=self.flush_every_s)
                 batch, self._pending = self._pending, []
                 closing = self._closing
+            queued = sum(c.steps for chunks, _ in batch for c in chunks)
             try:
                 if batch:
                     self._write(self._rows(batch))
@@ -111,6 +121,8 @@ class Recorder:
                 if self.failed is None:
                     self.failed = f"{type(exc).__name__}: {exc}"
                     log.exception("recording to %s failed; the server goes on without it", self.path)
+            with self._cond:  # written (or failed for good): no longer holds the route back
+                self._pending_steps -= queued
             if closing:
                 return
 

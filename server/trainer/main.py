@@ -98,8 +98,10 @@ def export_policy(algo, link: TrainerLink, cfg: ServerConfig, obs_space: Space, 
 
 def train_loop(algo, link: TrainerLink, cfg: ServerConfig, obs_space: Space, act_space: Space) -> str:
     """train_step -> export_policy -> progress -> checkpoint, until a stop criterion; returns why it stopped."""
+    from ..algorithms import algorithm_spec
     from .checkpoints import save_checkpoint
 
+    every = cfg.checkpoint_every or algorithm_spec(cfg.algo).checkpoint_every
     start = last_time = time.monotonic()
     last_steps: int | None = None
     try:
@@ -118,7 +120,7 @@ def train_loop(algo, link: TrainerLink, cfg: ServerConfig, obs_space: Space, act
                 elapsed=now - start,
                 replay_steps_added=replay_steps_added(result),
             )
-            if cfg.checkpoint_dir and algo.iteration % max(cfg.checkpoint_every, 1) == 0:
+            if cfg.checkpoint_dir and algo.iteration % every == 0:
                 save_checkpoint(algo, cfg.checkpoint_dir)
             why = stop_reason(cfg, algo.iteration, steps, ret, now - start)
             if why:

@@ -278,13 +278,28 @@ namespace Agentsdk
             return actions;
         }
 
-        /// <summary>Record an action the app chose itself (off-policy); its log-prob comes from the current policy.</summary>
-        public void LogAction(string episodeId, object observation, object action)
+        /// <summary>
+        /// Record an action the app chose itself (a human, a heuristic, a scripted bot).
+        /// </summary>
+        /// <param name="episodeId">The episode (from StartEpisode).</param>
+        /// <param name="observation">The observation the action answers.</param>
+        /// <param name="action">The action, in the action space's form.</param>
+        /// <param name="logp">
+        /// The log-probability with which the app's own logic chose the action, when known (a
+        /// stochastic bot): a finite number &lt;= 0, e.g. Math.Log(p). It is recorded as the
+        /// behaviour log-prob, which APPO and IMPALA correct for. Without it (null) the current
+        /// policy's log-prob of the action is recorded (the step counts as if the policy had
+        /// chosen it). Either way the policy-form action, distribution inputs and policy version
+        /// come from the current policy's evaluation of the action (one POST /v1/act in remote mode).
+        /// </param>
+        /// <exception cref="UsageException">logp is NaN, infinite or positive.</exception>
+        public void LogAction(string episodeId, object observation, object action, double? logp = null)
         {
             var info = Connect();
             ThrowIfUploadFailed();
             var o = info.ObservationSpace.Coerce(observation, "observation");
             var a = info.ActionSpace.Coerce(action, "action");
+            if (logp.HasValue) CheckLogp(logp.Value);
             var ep = Observe(episodeId, o);
             StepResult step;
             try
@@ -298,7 +313,18 @@ namespace Agentsdk
                 lock (_lock) ep.ActionFailed();
                 throw;
             }
+            if (logp.HasValue) step.Logp = (float)logp.Value;
             lock (_lock) ep.Record(step);
+        }
+
+        /// <summary>A behaviour log-prob must be a finite number &lt;= 0 (as the Python client's check_logp).</summary>
+        private static void CheckLogp(double logp)
+        {
+            if (double.IsNaN(logp) || double.IsInfinity(logp) || logp > 0.0)
+                throw new UsageException("logp must be a finite log-probability (<= 0), got "
+                                         + logp.ToString("R", System.Globalization.CultureInfo.InvariantCulture)
+                                         + "; pass the log of the probability with which the app chose the action "
+                                         + "(e.g. Math.Log(p) for 0 < p <= 1), or leave it out (null) to record the policy's own");
         }
 
         /// <summary>Add a reward to the episode's latest action (rewards before the first action go to the first).</summary>

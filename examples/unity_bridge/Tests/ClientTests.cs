@@ -2,7 +2,8 @@
 // Covers what the end-to-end run does not provoke: chunk cutting at MaxChunkSteps, the
 // same batch_id on every retry (503, then 429 + Retry-After), error mapping, and the policy
 // contract's distribution (protocol 1.1: EpsilonGreedy's epsilon, unknown names refused),
-// which local mode takes from the policy version in use.
+// which local mode takes from the policy version in use, and LogAction's behaviour logp
+// (recorded in place of the policy's, refused unless finite and <= 0).
 //
 //   mono bin/clienttests.exe      prints "N passed, M failed"; exit 1 on failure
 
@@ -25,6 +26,7 @@ public static class ClientTests
         public HttpStatusCode InfoStatus = HttpStatusCode.OK;
         public int MaxChunkSteps = 256;
         public string Distribution = "Categorical";
+        public const float EvaluatedLogp = -0.5f;
 
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct)
         {
@@ -61,10 +63,18 @@ public static class ClientTests
                 int n = obs.Shape[0];
                 var actions = NdArray.Zeros("int64", n);
                 for (int i = 0; i < n; i++) actions.SetLong(i, ((long)obs.GetDouble(i * 2)) % 3);
+                var logps = new float[n];
+                if (req.ContainsKey("actions"))
+                {
+                    // Evaluating the app's own actions (LogAction): they are the policy actions,
+                    // with a log-prob of their own so that a recorded logp can be told apart.
+                    actions = (NdArray)req["actions"];
+                    for (int i = 0; i < n; i++) logps[i] = EvaluatedLogp;
+                }
                 var resp = new MsgMap();
                 resp.Add("actions", actions);
                 resp.Add("policy_actions", actions);
-                resp.Add("logp", NdArray.FromFloats(new float[n]));
+                resp.Add("logp", NdArray.FromFloats(logps));
                 resp.Add("dist_inputs", NdArray.Zeros("float32", n, 3));
                 resp.Add("policy_version", 7L);
                 return Ok(resp);
@@ -339,6 +349,102 @@ public static class ClientTests
             Check(Math.Abs(logp.GetDouble(t) - Math.Log(1.0 / 3.0)) < 1e-6 && versions.GetLong(t) == 2, "uniform step " + t);
     }
 
+    // -- LogAction's behaviour log-prob --------------------------------------------------------
+
+    private static NdArray UploadedLogp(FakeServer fake, out NdArray actions, out NdArray versions)
+    {
+        Check(fake.Experience.Count == 1, fake.Experience.Count + " batches");
+        var chunk = (MsgMap)((List<object>)fake.Experience[0]["chunks"])[0];
+        actions = (NdArray)chunk["policy_actions"];
+        versions = (NdArray)chunk["policy_versions"];
+        return (NdArray)chunk["logp"];
+    }
+
+    private static void LoggedActionRecordsTheGivenLogp()
+    {
+        // Remote mode: the policy's evaluation (POST /v1/act) gives the action, dist inputs and
+        // version; a given logp replaces only the log-prob.
+        var fake = new FakeServer();
+        using (var client = NewClient(fake))
+        {
+            string ep = client.StartEpisode();
+            client.LogAction(ep, new[] { 0f, 0f }, 2L, logp: -1.25);
+            client.LogAction(ep, new[] { 1f, 0f }, 1L);                // no logp: the policy's own
+            client.LogAction(ep, new[] { 2f, 0f }, 0L, Math.Log(1.0)); // 0 (p = 1) is allowed
+            client.LogAction(ep, new[] { 3f, 0f }, 2L, logp: null);
+            client.EndEpisode(ep, new[] { 4f, 0f });
+            Check(client.Flush(TimeSpan.FromSeconds(10)), "flush timed out");
+        }
+        NdArray actions, versions;
+        var logp = UploadedLogp(fake, out actions, out versions);
+        Check(logp.Count == 4, logp.Count + " steps");
+        double[] want = { -1.25, FakeServer.EvaluatedLogp, 0.0, FakeServer.EvaluatedLogp };
+        long[] wantActions = { 2, 1, 0, 2 };
+        for (int t = 0; t < 4; t++)
+        {
+            Check(logp.GetDouble(t) == want[t], "step " + t + " recorded logp " + logp.GetDouble(t) + ", expected " + want[t]);
+            Check(actions.GetLong(t) == wantActions[t], "step " + t + " policy action " + actions.GetLong(t));
+            Check(versions.GetLong(t) == 7, "step " + t + " policy version " + versions.GetLong(t));
+        }
+
+        // Local mode: the same, with the log-prob the local policy would have recorded (-inf for
+        // a non-greedy action under epsilon 0) replaced by the app's.
+        fake = new FakeServer { Distribution = "EpsilonGreedy" };
+        var policy = new FakeLocalPolicy { Contract = PolicyContract.FromJson(ContractJson(1, "EpsilonGreedy", "0.0")) };
+        using (var client = new PolicyClient(new PolicyClientOptions
+        {
+            Address = "http://fake:1", Handler = fake, InitialBackoff = TimeSpan.FromMilliseconds(5), LocalPolicy = policy, Seed = 3,
+        }))
+        {
+            string ep = client.StartEpisode();
+            client.LogAction(ep, new[] { 0f, 0f }, 2L, Math.Log(1.0 / 3.0));
+            client.LogAction(ep, new[] { 0f, 0f }, 2L);
+            client.EndEpisode(ep, new[] { 0f, 0f });
+            Check(client.Flush(TimeSpan.FromSeconds(10)), "flush timed out");
+        }
+        logp = UploadedLogp(fake, out actions, out versions);
+        Check(logp.Count == 2, logp.Count + " local steps");
+        Check(Math.Abs(logp.GetDouble(0) - Math.Log(1.0 / 3.0)) < 1e-6, "local step 0 recorded logp " + logp.GetDouble(0));
+        Check(double.IsNegativeInfinity(logp.GetDouble(1)), "local step 1 (no logp) recorded " + logp.GetDouble(1));
+        for (int t = 0; t < 2; t++)
+            Check(actions.GetLong(t) == 2 && versions.GetLong(t) == 1, "local step " + t + " action/version");
+    }
+
+    private static void LoggedActionRefusesABadLogp()
+    {
+        var fake = new FakeServer();
+        using (var client = NewClient(fake))
+        {
+            string ep = client.StartEpisode();
+            var bad = new Dictionary<double, string>
+            {
+                { 0.5, "got 0.5" }, { double.NaN, "got NaN" }, { double.PositiveInfinity, "got Infinity" },
+                { double.NegativeInfinity, "got -Infinity" }, { 1e-9, "got 1E-09" },
+            };
+            foreach (var kv in bad)
+            {
+                try
+                {
+                    client.LogAction(ep, new[] { 0f, 0f }, 1L, kv.Key);
+                    throw new Exception("no exception for logp " + kv.Key);
+                }
+                catch (UsageException e)
+                {
+                    Check(!(e is SpaceException), "a SpaceException for logp " + kv.Key);
+                    Check(e.Message.Contains("logp must be a finite log-probability (<= 0), " + kv.Value), e.Message);
+                    Check(e.Message.Contains("Math.Log(p)"), "the message does not say how to fix it: " + e.Message);
+                }
+            }
+            // Refused before anything was recorded: the episode goes on as if the calls had not been made.
+            client.LogAction(ep, new[] { 0f, 0f }, 1L, -0.25);
+            client.EndEpisode(ep, new[] { 1f, 0f });
+            Check(client.Flush(TimeSpan.FromSeconds(10)), "flush timed out");
+        }
+        NdArray actions, versions;
+        var logp = UploadedLogp(fake, out actions, out versions);
+        Check(logp.Count == 1 && logp.GetDouble(0) == -0.25, logp.Count + " steps, logp " + logp.GetDouble(0));
+    }
+
     public static int Main()
     {
         var tests = new Dictionary<string, Action>
@@ -349,6 +455,8 @@ public static class ClientTests
             { "bad_observation_names_the_space", BadObservationNamesTheSpace },
             { "contract_builds_its_named_distribution", ContractBuildsItsNamedDistribution },
             { "local_mode_samples_with_the_contract_of_the_policy_in_use", LocalModeSamplesWithTheContractOfThePolicyInUse },
+            { "logged_action_records_the_given_logp", LoggedActionRecordsTheGivenLogp },
+            { "logged_action_refuses_a_bad_logp", LoggedActionRefusesABadLogp },
         };
         int passed = 0, failed = 0;
         foreach (var t in tests)
