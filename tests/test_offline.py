@@ -180,7 +180,9 @@ def test_front_recorder_writes_rllib_rows_and_rotates(tmp_path: Path) -> None:
 
 def test_front_recorder_holds_the_route_back_while_its_disk_is_slow(tmp_path: Path) -> None:
     """A writer behind by max_pending_steps says so (the route answers 429), and catches up."""
-    recorder = FrontRecorder(tmp_path, CARTPOLE_OBS, Discrete(2), "PPO", flush_every_s=0.01, max_pending_steps=5)
+    recorder = FrontRecorder(
+        tmp_path, CARTPOLE_OBS, Discrete(2), "PPO", flush_every_s=0.01, max_pending_steps=5
+    )
     release = threading.Event()
     write = recorder._write
     recorder._write = lambda table: (release.wait(30), write(table))  # a disk that stalls
