@@ -5,7 +5,7 @@ handlers during an update, and the other way round). Messages::
 
     trainer -> front  {"op": "pull", "max_steps"}              (blocks for experience)
     front -> trainer  {"op": "chunks", "chunks"} | {"op": "stop"}
-    trainer -> front  {"op": "policy", "version", "onnx", "contract"}
+    trainer -> front  {"op": "policy", "version", "policies": {policy_id: {"onnx", "contract"}}}
     trainer -> front  {"op": "progress", ...numbers...}
     trainer -> front  {"op": "done", "reason"} | {"op": "failed", "error"}
 
@@ -46,9 +46,11 @@ class TrainerLink:
             raise TrainingStopped
         return [ExperienceChunk.from_wire(c) for c in reply["chunks"]]
 
-    def publish(self, version: int, onnx: bytes, contract: dict[str, Any]) -> None:
+    def publish(self, version: int, policies: dict[str, tuple[bytes, dict[str, Any]]]) -> None:
+        """Every policy's ONNX and contract at ``version``, in one message (the front swaps them together)."""
         self.version = version
-        self._send("policy", version=version, onnx=onnx, contract=contract)
+        wire = {pid: {"onnx": onnx, "contract": contract} for pid, (onnx, contract) in policies.items()}
+        self._send("policy", version=version, policies=wire)
 
     def progress(self, **numbers: Any) -> None:
         self._send("progress", **numbers)
@@ -71,7 +73,7 @@ class FrontLink:
         conn: Connection,
         *,
         take: Callable[[int], list[ExperienceChunk] | None],
-        publish: Callable[[int, bytes, dict[str, Any]], None],
+        publish: Callable[[int, dict[str, tuple[bytes, dict[str, Any]]]], None],
         progress: Callable[[dict[str, Any]], None],
         finished: Callable[[str, bool], None],
     ) -> None:
@@ -99,7 +101,8 @@ class FrontLink:
                     )
                     self.conn.send_bytes(encode(reply))
                 elif op == "policy":
-                    self._publish(msg["version"], msg["onnx"], msg["contract"])
+                    policies = {pid: (p["onnx"], p["contract"]) for pid, p in msg["policies"].items()}
+                    self._publish(msg["version"], policies)
                 elif op == "progress":
                     self._progress(msg)
                 elif op in ("done", "failed"):

@@ -24,6 +24,7 @@ import uvicorn
 
 from agentsdk_client.protocol.chunk import ExperienceChunk
 from agentsdk_client.protocol.codec import encode
+from agentsdk_client.protocol.constants import DEFAULT_POLICY_ID
 from agentsdk_client.protocol.policy_form import check_trainable_action_space
 from agentsdk_client.protocol.spaces import Space
 
@@ -35,6 +36,7 @@ from .front.inbox_store import InboxStore, InboxStoreError
 from .front.inference import BatchedInference, load_policy
 from .front.state import ServerState
 from .link import FrontLink
+from .policies import PolicySet
 from .trainer.main import run_trainer
 
 if TYPE_CHECKING:  # pyarrow is imported only with --record
@@ -112,14 +114,14 @@ def open_recorder(cfg: ServerConfig, obs_space: Space, act_space: Space) -> Reco
     return recorder
 
 
-def start_trainer(cfg: ServerConfig, obs_space: Space, act_space: Space) -> tuple[BaseProcess, Connection]:
+def start_trainer(cfg: ServerConfig, policies: PolicySet) -> tuple[BaseProcess, Connection]:
     """The trainer child process (spawned: no state of this process leaks into it) and our end of the link."""
     ctx = mp.get_context("spawn")
     front_conn, trainer_conn = ctx.Pipe()
     trainer = ctx.Process(
         target=run_trainer,
         name="agentsdk-trainer",
-        args=(trainer_conn, cfg, encode([obs_space.to_spec(), act_space.to_spec()])),
+        args=(trainer_conn, cfg, encode(policies.to_wire())),
     )
     trainer.start()
     return trainer, front_conn
@@ -188,7 +190,8 @@ def connect(
         except InboxClosed:
             return None
 
-    def publish(version: int, onnx: bytes, contract: dict[str, Any]) -> None:
+    def publish(version: int, policies: dict[str, tuple[bytes, dict[str, Any]]]) -> None:
+        onnx, contract = policies[DEFAULT_POLICY_ID]  # TODO(issue 9): every policy
         state.publish(load_policy(version, onnx, contract, state.inference.rng, state.run_id))
 
     link = FrontLink(
@@ -233,7 +236,7 @@ def serve(cfg: ServerConfig) -> int:
     say(f"observation space {obs_space!r}, action space {act_space!r}, algorithm {cfg.algo}")
     recorder = open_recorder(cfg, obs_space, act_space)
 
-    trainer, conn = start_trainer(cfg, obs_space, act_space)
+    trainer, conn = start_trainer(cfg, PolicySet.single(obs_space, act_space))
     front = make_front(cfg, state, recorder)
     outcome: dict[str, Any] = {"failed": False}
 

@@ -30,7 +30,7 @@ from agentsdk_client import Box, Discrete, PolicyClient, Recorder
 from agentsdk_client import _recorder as client_format
 from agentsdk_client.protocol.chunk import ExperienceChunk
 from agentsdk_client.protocol.codec import decode, encode
-from agentsdk_client.protocol.constants import CONTRACT_KEY
+from agentsdk_client.protocol.constants import CONTRACT_KEY, PROTOCOL_VERSION
 from agentsdk_client.protocol.distributions import Sampler
 from agentsdk_client.protocol.onnx_policy import PolicyContract, open_session, read_contract
 from agentsdk_server.front.recorder import Recorder as FrontRecorder
@@ -304,7 +304,7 @@ def test_record_holds_every_ingested_step_and_bc_on_it_beats_random(recorded, bc
     assert recorded["steps_stale_total"] >= 3 and recorded["batches_duplicate_total"] >= 1
     assert recorded_rows(recorded["dir"]) == recorded["steps_ingested_total"]
     meta = json.loads((recorded["dir"] / server_format.METADATA_FILE).read_text())
-    assert (meta["storage"], meta["algorithm"], meta["protocol"]) == ("parquet", "PPO", "1.1")
+    assert (meta["storage"], meta["algorithm"], meta["protocol"]) == ("parquet", "PPO", PROTOCOL_VERSION)
     # `bc` read the directory with config.offline_data(input_=[DIR]); its policy acts well.
     policy = (bc / "policy.onnx").read_bytes()
     contract = read_contract(open_session(policy))

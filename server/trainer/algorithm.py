@@ -18,6 +18,7 @@ from agentsdk_client.protocol.policy_form import check_trainable_action_space
 from ..algorithms import algorithm_spec
 from ..config import ServerConfig
 from ..link import TrainerLink
+from ..policies import PolicySet
 from .input_reader import ExternalInputEnvRunner
 
 
@@ -41,8 +42,9 @@ def policy_action_space(space: ws.Space) -> gym.Space:
     return gym.spaces.Box(space.low.ravel().astype(np.float32), space.high.ravel().astype(np.float32))
 
 
-def build_algorithm(cfg: ServerConfig, obs_space: ws.Space, act_space: ws.Space, link: TrainerLink):
+def build_algorithm(cfg: ServerConfig, policies: PolicySet, link: TrainerLink):
     """An RLlib Algorithm whose (local) EnvRunner reads experience from ``link``."""
+    obs_space, act_space = policies.first.observation_space, policies.first.action_space
     spec = algorithm_spec(cfg.algo)
     if cfg.algo not in RLLIB_ALGORITHMS:
         raise ValueError(f"unknown algorithm {cfg.algo!r}; RLlib has {', '.join(sorted(RLLIB_ALGORITHMS))}")

@@ -43,10 +43,16 @@ def save_checkpoint(algo, checkpoint_dir: str) -> Path:
     return final
 
 
-def write_policy(checkpoint_dir: str, onnx_bytes: bytes) -> None:
-    """The newest exported policy as ``policy.onnx``, replaced atomically."""
+def policy_file(policy_id: str | None = None) -> str:
+    """``policy.onnx`` for a server's one policy, ``policy.<policy_id>.onnx`` for each of several."""
+    return POLICY_FILE if policy_id is None else f"policy.{policy_id}.onnx"
+
+
+def write_policy(checkpoint_dir: str, onnx_bytes: bytes, policy_id: str | None = None) -> None:
+    """The newest exported policy as ``policy_file(policy_id)``, replaced atomically."""
     root = Path(checkpoint_dir)
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / (POLICY_FILE + ".tmp")
+    name = policy_file(policy_id)
+    tmp = root / (name + ".tmp")
     tmp.write_bytes(onnx_bytes)
-    tmp.replace(root / POLICY_FILE)
+    tmp.replace(root / name)

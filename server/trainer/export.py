@@ -19,7 +19,7 @@ import torch
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.models.base import ENCODER_OUT
 
-from agentsdk_client.protocol.constants import CONTRACT_KEY
+from agentsdk_client.protocol.constants import CONTRACT_KEY, DEFAULT_POLICY_ID
 from agentsdk_client.protocol.onnx_policy import PolicyContract
 from agentsdk_client.protocol.spaces import Space
 
@@ -56,9 +56,10 @@ def make_contract(
     algorithm: str,
     distribution: str,
     epsilon: float | None = None,
+    policy_id: str = DEFAULT_POLICY_ID,
 ) -> PolicyContract:
     return PolicyContract.for_policy(
-        observation_space, action_space, version, algorithm, OPSET, distribution, epsilon
+        observation_space, action_space, version, algorithm, OPSET, distribution, epsilon, policy_id
     )
 
 

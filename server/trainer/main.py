@@ -17,11 +17,10 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from agentsdk_client.protocol.codec import decode
-from agentsdk_client.protocol.spaces import Space
-from agentsdk_client.protocol.spec import space_from_spec
 
 from ..config import ServerConfig
 from ..link import TrainerLink, TrainingStopped
+from ..policies import PolicySet
 
 
 def stop_reason(
@@ -74,8 +73,8 @@ def start_ray() -> None:
     )
 
 
-def export_policy(algo, link: TrainerLink, cfg: ServerConfig, obs_space: Space, act_space: Space) -> None:
-    """Export the current module to ONNX and publish it over the link (and to --checkpoint-dir)."""
+def export_policies(algo, link: TrainerLink, cfg: ServerConfig, policies: PolicySet) -> None:
+    """Export every policy's module to ONNX and publish them over the link (and to --checkpoint-dir)."""
     from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
     from ..algorithms import algorithm_spec
@@ -83,20 +82,25 @@ def export_policy(algo, link: TrainerLink, cfg: ServerConfig, obs_space: Space, 
     from .export import current_epsilon, export_onnx, make_contract
 
     spec = algorithm_spec(cfg.algo)
-    module = algo.get_module()
-    distribution = spec.distribution(act_space)
-    epsilon = None
-    if distribution == "EpsilonGreedy":  # the exploration rate this version's clients act with
-        steps = algo.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
-        epsilon = current_epsilon(module, int(steps))
-    contract = make_contract(obs_space, act_space, algo.iteration, cfg.algo, distribution, epsilon)
-    onnx_bytes = export_onnx(module, contract, spec.export_head)
-    link.publish(algo.iteration, onnx_bytes, contract.to_json())
+    steps = int(algo.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0))
+    published: dict[str, tuple[bytes, dict[str, Any]]] = {}
+    for policy in policies.policies.values():
+        module = algo.get_module(policy.policy_id)
+        distribution = spec.distribution(policy.action_space)
+        # DQN: the exploration rate this version's clients act with.
+        epsilon = current_epsilon(module, steps) if distribution == "EpsilonGreedy" else None
+        contract = make_contract(
+            policy.observation_space, policy.action_space, algo.iteration, cfg.algo, distribution,
+            epsilon, policy.policy_id,
+        )  # fmt: skip
+        published[policy.policy_id] = (export_onnx(module, contract, spec.export_head), contract.to_json())
+    link.publish(algo.iteration, published)
     if cfg.checkpoint_dir:
-        write_policy(cfg.checkpoint_dir, onnx_bytes)
+        for policy_id, (onnx_bytes, _) in published.items():
+            write_policy(cfg.checkpoint_dir, onnx_bytes, None if policies.is_single else policy_id)
 
 
-def train_loop(algo, link: TrainerLink, cfg: ServerConfig, obs_space: Space, act_space: Space) -> str:
+def train_loop(algo, link: TrainerLink, cfg: ServerConfig, policies: PolicySet) -> str:
     """train_step -> export_policy -> progress -> checkpoint, until a stop criterion; returns why it stopped."""
     from ..algorithms import algorithm_spec
     from .checkpoints import save_checkpoint
@@ -108,7 +112,7 @@ def train_loop(algo, link: TrainerLink, cfg: ServerConfig, obs_space: Space, act
         while True:
             result = algo.train()
             steps, ret = result_numbers(result)
-            export_policy(algo, link, cfg, obs_space, act_space)
+            export_policies(algo, link, cfg, policies)
             now = time.monotonic()
             rate = 0.0 if last_steps is None else (steps - last_steps) / max(now - last_time, 1e-9)
             last_steps, last_time = steps, now
@@ -129,19 +133,18 @@ def train_loop(algo, link: TrainerLink, cfg: ServerConfig, obs_space: Space, act
         return "server shutting down"
 
 
-def run_trainer(conn: Connection, cfg: ServerConfig, spaces_msgpack: bytes) -> None:
-    """Entry point of the trainer process: ``spaces_msgpack`` is [observation spec, action spec]."""
+def run_trainer(conn: Connection, cfg: ServerConfig, policies_msgpack: bytes) -> None:
+    """Entry point of the trainer process: ``policies_msgpack`` is the msgpack of ``PolicySet.to_wire()``."""
     link = TrainerLink(conn)
     try:
-        specs = decode(spaces_msgpack)
-        obs_space, act_space = space_from_spec(specs[0]), space_from_spec(specs[1])
+        policies = PolicySet.from_wire(decode(policies_msgpack))
         start_ray()
         import ray
 
         from .algorithm import build_algorithm
         from .checkpoints import latest_checkpoint, save_checkpoint
 
-        algo = build_algorithm(cfg, obs_space, act_space, link)
+        algo = build_algorithm(cfg, policies, link)
         resumed = latest_checkpoint(cfg.checkpoint_dir) if cfg.resume else None
         if resumed:
             algo.restore_from_path(str(resumed))
@@ -155,7 +158,7 @@ def run_trainer(conn: Connection, cfg: ServerConfig, spaces_msgpack: bytes) -> N
                 algo.stop()
                 ray.shutdown()
                 return
-        export_policy(algo, link, cfg, obs_space, act_space)
+        export_policies(algo, link, cfg, policies)
         link.progress(
             iteration=algo.iteration,
             resumed=str(resumed or ""),
@@ -165,7 +168,7 @@ def run_trainer(conn: Connection, cfg: ServerConfig, spaces_msgpack: bytes) -> N
             elapsed=0.0,
         )
 
-        reason = train_loop(algo, link, cfg, obs_space, act_space)
+        reason = train_loop(algo, link, cfg, policies)
 
         if cfg.checkpoint_dir:
             save_checkpoint(algo, cfg.checkpoint_dir)

@@ -7,6 +7,7 @@ No server process, no Ray. Most tests reach the fake server through
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from typing import Any
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from agentsdk_client import AuthenticationError, PolicyClient, ServerUnavailable, UsageError, VersionMismatch
+from agentsdk_client.protocol.constants import PROTOCOL_VERSION
 from agentsdk_client.protocol.distributions import Categorical
 
 from ._helpers import ACT_SPACE, OBS, OBS_SPACE, FakeServer, client_for, run_episode
@@ -54,7 +56,8 @@ def test_wrong_or_missing_token_is_an_authentication_error() -> None:
 
 
 def test_protocol_major_mismatch_names_both_versions() -> None:
-    with pytest.raises(VersionMismatch, match=r"2\.0.*1\.1|1\.1.*2\.0"):
+    ours = re.escape(PROTOCOL_VERSION)
+    with pytest.raises(VersionMismatch, match=rf"2\.0.*{ours}|{ours}.*2\.0"):
         client_for(FakeServer(protocol="2.0"))
 
 

@@ -13,6 +13,7 @@ module per fact:
     chunk          ExperienceChunk, one set of field names from the wire to RLlib
     info           ServerInfo, the typed GET /v1/info
     onnx_policy    the policy contract and the onnxruntime session recipe
+    policies       several policies per server (1.2): PolicyInfo, PolicyMapping
     sqlite         the crash-safe SQLite recipe (client spool, server inbox)
 
 It imports numpy and msgpack only (onnxruntime lazily, in ``open_session``),
@@ -21,17 +22,19 @@ never Ray, torch or gymnasium: the light client carries it.
 
 from .chunk import ExperienceChunk
 from .codec import CodecError, decode, encode
-from .constants import DEFAULT_AGENT_ID, PROTOCOL_VERSION
+from .constants import DEFAULT_AGENT_ID, DEFAULT_POLICY_ID, PROTOCOL_VERSION
 from .distributions import Sampler, distribution_for
 from .info import ServerInfo
 from .limits import Limits
 from .onnx_policy import PolicyContract, open_session, read_contract
+from .policies import PolicyInfo, PolicyMapping
 from .spaces import Box, Dict, Discrete, MultiBinary, MultiDiscrete, Space, SpaceError, Tuple
 from .spec import space_from_json, space_from_spec, space_to_json
 
 __all__ = [
     "PROTOCOL_VERSION",
     "DEFAULT_AGENT_ID",
+    "DEFAULT_POLICY_ID",
     "Limits",
     "ServerInfo",
     "ExperienceChunk",
@@ -54,4 +57,6 @@ __all__ = [
     "PolicyContract",
     "open_session",
     "read_contract",
+    "PolicyInfo",
+    "PolicyMapping",
 ]

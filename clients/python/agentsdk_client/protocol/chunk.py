@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from .constants import DEFAULT_POLICY_ID
+
 
 @dataclass(slots=True)
 class ExperienceChunk:
@@ -34,6 +36,8 @@ class ExperienceChunk:
     """float32 [T, D]: the acting policy's distribution inputs."""
     policy_versions: np.ndarray
     """int64 [T]: the policy version each action came from."""
+    policy_id: str = DEFAULT_POLICY_ID
+    """(1.2) The policy the agent acts with (the server's mapping of ``agent_id``)."""
 
     @property
     def steps(self) -> int:
@@ -45,7 +49,7 @@ class ExperienceChunk:
     @classmethod
     def from_wire(cls, value: dict[str, Any]) -> ExperienceChunk:
         """From a map this program wrote (inbox, trainer link); peers' chunks go through validation."""
-        return cls(**{name: value[name] for name in FIELDS})
+        return cls(**{name: value[name] for name in FIELDS if name in value})
 
 
 FIELDS = tuple(f.name for f in fields(ExperienceChunk))

@@ -7,7 +7,7 @@ header, a media type or an ONNX tensor name out again.
 from __future__ import annotations
 
 # MAJOR.MINOR; peers with different majors refuse each other (PROTOCOL.md section 1).
-PROTOCOL_VERSION = "1.1"
+PROTOCOL_VERSION = "1.2"
 
 # -- HTTP -------------------------------------------------------------------------------
 MEDIA_TYPE = "application/msgpack"
@@ -18,6 +18,7 @@ REQUEST_ID_HEADER = "X-Request-Id"
 
 # -- experience -------------------------------------------------------------------------
 DEFAULT_AGENT_ID = "agent0"  # a chunk without agent_id belongs to this agent
+DEFAULT_POLICY_ID = "default_policy"  # the one policy of a server that declares none (RLlib's name)
 MAX_ID_CHARS = 128  # episode_id, batch_id and client_id lengths
 
 # -- the exported policy (ONNX) ---------------------------------------------------------

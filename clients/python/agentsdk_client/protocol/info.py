@@ -7,10 +7,12 @@ versions) from it, with no defaults of its own to disagree with the server's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from .constants import DEFAULT_POLICY_ID
 from .limits import Limits
+from .policies import PolicyInfo, PolicyMapping
 from .spaces import Space
 from .spec import space_from_spec
 
@@ -30,6 +32,29 @@ class ServerInfo:
     limits: Limits
     dist_inputs_size: int
     distribution: str
+    policies: dict[str, PolicyInfo] = field(default_factory=dict)
+    """(1.2) Every policy by id, in the server's order; the top-level spaces are the first one's."""
+    policy_mapping: PolicyMapping = PolicyMapping.shared(DEFAULT_POLICY_ID)
+    """(1.2) Which policy each agent id uses."""
+
+    def __post_init__(self) -> None:
+        if not self.policies:  # one policy (a 1.1 server, or built from the top-level fields)
+            only = PolicyInfo(
+                DEFAULT_POLICY_ID, self.observation_space, self.action_space,
+                self.distribution, self.dist_inputs_size,
+            )  # fmt: skip
+            object.__setattr__(self, "policies", {DEFAULT_POLICY_ID: only})
+
+    def policy_of(self, agent_id: str) -> PolicyInfo:
+        """The policy ``agent_id`` acts with; ValueError naming the agent and the fix when none."""
+        policy_id = self.policy_mapping.policy_for(agent_id)
+        if policy_id is None or policy_id not in self.policies:
+            rules = ", ".join(f"{p!r} -> {pid}" for p, pid in self.policy_mapping.rules)
+            raise ValueError(
+                f"agent {agent_id!r} matches no policy of this server (its mapping: {rules}); "
+                "use an agent id the mapping covers, or add a rule to the server's --policy-mapping"
+            )
+        return self.policies[policy_id]
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -44,6 +69,8 @@ class ServerInfo:
             "limits": self.limits.to_wire(),
             "dist_inputs_size": self.dist_inputs_size,
             "distribution": self.distribution,
+            "policies": {pid: p.to_wire() for pid, p in self.policies.items()},
+            "policy_mapping": self.policy_mapping.to_wire(),
         }
 
     @classmethod
@@ -61,6 +88,14 @@ class ServerInfo:
                 raise ValueError(f"{name}: expected {kind.__name__}, got {got!r}")
             return got
 
+        policies: dict[str, PolicyInfo] = {}
+        mapping = PolicyMapping.shared(DEFAULT_POLICY_ID)
+        if "policies" in value:  # 1.2
+            if not isinstance(value["policies"], dict) or not value["policies"]:
+                raise ValueError("policies: expected a non-empty map of policy id to policy")
+            policies = {pid: PolicyInfo.from_wire(pid, p) for pid, p in value["policies"].items()}
+            mapping = PolicyMapping.from_wire(value.get("policy_mapping"))
+            mapping.check(set(policies))
         return cls(
             protocol=get("protocol", str),
             server_version=get("server_version", str),
@@ -73,4 +108,6 @@ class ServerInfo:
             limits=Limits.from_wire(value.get("limits")),
             dist_inputs_size=get("dist_inputs_size", int),
             distribution=get("distribution", str),
+            policies=policies,
+            policy_mapping=mapping,
         )

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .constants import CONTRACT_KEY, ONNX_INPUT, ONNX_OUTPUT, PROTOCOL_VERSION
+from .constants import CONTRACT_KEY, DEFAULT_POLICY_ID, ONNX_INPUT, ONNX_OUTPUT, PROTOCOL_VERSION
 from .distributions import ActionDistribution, default_distribution, distribution_for
 from .policy_form import action_dist_size
 from .spaces import Space
@@ -41,6 +41,8 @@ class PolicyContract:
     output_name: str = ONNX_OUTPUT
     epsilon: float | None = None
     """EpsilonGreedy only (protocol 1.1): the exploration rate this version acts with."""
+    policy_id: str = DEFAULT_POLICY_ID
+    """(1.2) Which of the server's policies this is."""
 
     @classmethod
     def for_policy(
@@ -52,6 +54,7 @@ class PolicyContract:
         opset: int,
         distribution: str | None = None,
         epsilon: float | None = None,
+        policy_id: str = DEFAULT_POLICY_ID,
     ) -> PolicyContract:
         """The contract of a policy acting in these spaces (RLlib's default distribution unless named)."""
         name = distribution or default_distribution(action_space)
@@ -59,7 +62,7 @@ class PolicyContract:
         size = action_dist_size(action_space)
         return cls(
             PROTOCOL_VERSION, version, algorithm, observation_space, action_space, name, size,
-            observation_space.flat_size, opset, epsilon=epsilon,
+            observation_space.flat_size, opset, epsilon=epsilon, policy_id=policy_id,
         )  # fmt: skip
 
     def action_distribution(self) -> ActionDistribution:
@@ -80,6 +83,7 @@ class PolicyContract:
             "input_name": self.input_name,
             "output_name": self.output_name,
             **({} if self.epsilon is None else {"epsilon": self.epsilon}),
+            "policy_id": self.policy_id,
         }
 
     @classmethod
@@ -107,6 +111,10 @@ class PolicyContract:
         if epsilon is not None and (not isinstance(epsilon, (int, float)) or isinstance(epsilon, bool)):
             raise ValueError(f"contract field 'epsilon': expected a number, got {epsilon!r}")
         out["epsilon"] = None if epsilon is None else float(epsilon)
+        policy_id = value.get("policy_id", DEFAULT_POLICY_ID)
+        if not isinstance(policy_id, str):
+            raise ValueError(f"contract field 'policy_id': expected str, got {policy_id!r}")
+        out["policy_id"] = policy_id
         out["observation_space"] = space_from_json(value.get("observation_space"), "observation_space")
         out["action_space"] = space_from_json(value.get("action_space"), "action_space")
         return cls(**out)
